@@ -1,0 +1,35 @@
+# Fresh machine to results in one command each:
+#   make repro   set up .venv (pinned versions) and run the pipeline (dvc repro) on the built-in dataset
+#   make test    set up .venv and run the test suite
+# Both are idempotent: the venv is rebuilt only when requirements.lock or pyproject.toml change.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# dvc runs stage commands through the shell: the venv's python must come first on PATH.
+export PATH := $(BIN):$(PATH)
+export NO_ALBUMENTATIONS_UPDATE := 1
+PYTEST_ARGS ?=
+
+.PHONY: setup repro test test-fast lock
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Regenerate the lock from the current venv (after changing pyproject.toml's dependencies).
+lock:
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^mvt-fer' > requirements.lock

@@ -1,0 +1,59 @@
+"""The torch Dataset over one prepared split."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from ..masking import up
+
+if TYPE_CHECKING:
+    import albumentations as A
+
+
+class ImageDataset(Dataset):
+    """Images of one prepared split, with optional per-patch masks.
+
+    Yields {"image": uint8 (C, H, W), "index": row, "keep": float (H, W) pixel mask if masks are given}.
+    Labels are deliberately not here: the training loop owns them (relabeling changes them, and a change
+    made inside a worker process would be lost).
+    """
+
+    def __init__(self, images: np.ndarray, transform: A.Compose | None = None,
+                 patch_masks: np.ndarray | None = None, patch_size: int | None = None):
+        if patch_masks is not None and len(patch_masks) != len(images):
+            raise ValueError(f"{len(patch_masks)} masks for {len(images)} images")
+        self.images = images
+        self.transform = transform
+        self.patch_masks = patch_masks
+        self.patch_size = patch_size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def set_seed(self, seed: int) -> None:
+        """Seed the augmentation stream of this process (see `seed_worker`)."""
+        if self.transform is not None:
+            self.transform.set_random_seed(seed)
+
+    def __getitem__(self, i: int) -> dict:
+        image = np.array(self.images[i])  # a private, writable copy of the memory-mapped row
+        keep = None
+        if self.patch_masks is not None:
+            keep = up(np.asarray(self.patch_masks[i], dtype=np.float32), self.patch_size)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=keep) if keep is not None else self.transform(image=image)
+            image, keep = out["image"], out.get("mask", keep)
+        item = {"image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), "index": i}
+        if keep is not None:
+            item["keep"] = torch.from_numpy(np.ascontiguousarray(keep, dtype=np.float32))
+        return item
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: each worker's augmentation stream follows from the loader's seed."""
+    info = get_worker_info()
+    info.dataset.set_seed(info.seed % 2**32)

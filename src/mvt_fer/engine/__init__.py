@@ -1,0 +1,1 @@
+"""Training and inference loops, run-time set-up and checkpoints."""

@@ -1,0 +1,39 @@
+"""Process-wide set-up: seeds, determinism, device and precision."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch, and make torch pick deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    # warn_only: a kernel with no deterministic variant on some device should not stop a run.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(dev: torch.device):
+    """bf16 autocast on CUDA; plain fp32 on CPU, where bf16 is 2.5-3x slower without bf16 hardware."""
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(images float in [0, 1], keep mask or None, row index) on `dev`; uint8 travels, floats are made there."""
+    non_blocking = dev.type == "cuda"
+    images = batch["image"].to(dev, non_blocking=non_blocking).float().div_(255)
+    keep = batch.get("keep")
+    if keep is not None:
+        keep = keep.to(dev, non_blocking=non_blocking)
+    return images, keep, batch["index"]

@@ -1,0 +1,96 @@
+"""The classifier's training loop (train_mvt)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..params import MvtParams
+from .evaluate import make_loader, predict
+from .runtime import autocast, to_device
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Everything random in epoch `epoch` follows from this, so an epoch can be replayed alone."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def warmup_exp_decay(steps_per_epoch: int, warmup_epochs: int, gamma: float):
+    """LR factor per step: linear warm-up, then the paper's exponential decay (x gamma per epoch)."""
+    warmup_steps = warmup_epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return gamma ** ((step - warmup_steps) // steps_per_epoch)
+
+    return factor
+
+
+def fit_classifier(
+    model: torch.nn.Module,
+    train_set: Dataset,
+    labels: torch.Tensor,
+    p: MvtParams,
+    seed: int,
+    dev: torch.device,
+    monitor: dict[str, tuple[Dataset, np.ndarray]] | None = None,
+    eval_batch_size: int = 256,
+) -> list[dict]:
+    """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row).
+
+    The loop owns `labels`: later modules (relabeling) change it between epochs. After every epoch the
+    model is scored on each `monitor` set (name -> (dataset, true labels)) for the training curves.
+    Returns one record per epoch.
+    """
+    model.to(dev)
+    generator = torch.Generator()
+    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers,
+                         generator=generator, drop_last=len(train_set) > p.batch_size)
+    optimizer = create_optimizer_v2(model, "adamw", lr=p.lr, weight_decay=p.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)
+    )
+    history = []
+    for epoch in range(p.epochs):
+        start = time.perf_counter()
+        seed_e = epoch_seed(seed, epoch)
+        generator.manual_seed(seed_e)  # shuffling order and worker seeds
+        train_set.set_seed(seed_e)  # augmentation when num_workers == 0
+        torch.manual_seed(seed_e)  # dropout / drop-path
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}/{p.epochs}", leave=False, disable=None)
+        for batch in bar:
+            images, keep, index = to_device(batch, dev)
+            targets = labels[index].to(dev)
+            with autocast(dev):
+                logits = model(images, keep)
+                loss = F.cross_entropy(logits.float(), targets)
+            if not math.isfinite(loss.item()):
+                raise UserError(f"train_mvt: loss became {loss.item()} in epoch {epoch + 1}; lower mvt.lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(targets)
+            correct += (logits.argmax(-1) == targets).sum().item()
+            seen += len(targets)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        for name, (dataset, truth) in (monitor or {}).items():
+            probs = predict(model, dataset, eval_batch_size, dev)
+            record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
+        history.append(record)
+        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        print(f"train_mvt {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
+    return history

@@ -1,0 +1,47 @@
+"""Classification metrics from a confusion matrix: pure numpy, no I/O."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """cm[t, p] = number of samples of true class t predicted as p."""
+    return np.bincount(
+        np.asarray(y_true) * num_classes + np.asarray(y_pred), minlength=num_classes * num_classes
+    ).reshape(num_classes, num_classes)
+
+
+def accuracy(cm: np.ndarray) -> float:
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else float("nan")
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Recall of each class; NaN for a class with no samples."""
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+
+
+def mean_class_accuracy(cm: np.ndarray) -> float:
+    """Mean of the per-class accuracies over the classes present (AffectNet's metric)."""
+    acc = per_class_accuracy(cm)
+    return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
+
+
+def summarize(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], subsets: dict[str, np.ndarray]) -> dict:
+    """The metrics/eval.json record: overall, mean-class, per-class and per-subset accuracy."""
+    cm = confusion_matrix(y_true, y_pred, len(classes))
+    per_class = per_class_accuracy(cm)
+    out = {
+        "n": int(len(y_true)),
+        "accuracy": round(accuracy(cm), 6),
+        "mean_class_accuracy": round(mean_class_accuracy(cm), 6),
+        "per_class": {c: round(float(a), 6) for c, a in zip(classes, per_class) if np.isfinite(a)},
+    }
+    flagged = {name: np.asarray(rows, bool) for name, rows in subsets.items() if np.any(rows)}
+    if flagged:
+        out["subsets"] = {k: round(float((y_true[r] == y_pred[r]).mean()), 6) for k, r in flagged.items()}
+        out["subset_n"] = {k: int(r.sum()) for k, r in flagged.items()}
+    return out

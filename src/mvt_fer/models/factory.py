@@ -1,0 +1,60 @@
+"""timm builders: every network of the method is a timm ViT chosen by name, with small-run overrides."""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..masking import apply_mask
+from ..params import ModelParams
+
+
+def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Module:
+    """`timm.create_model(p.name, ...)` with the overrides of `p` and the prepared image size."""
+    kwargs = {"img_size": img_size, **p.timm_kwargs(), "num_classes": num_classes, "drop_path_rate": p.drop_path_rate}
+    try:
+        model = timm.create_model(p.name, pretrained=False, **kwargs)
+    except RuntimeError as err:
+        if "Unknown model" in str(err):
+            raise UserError(f"model.name: timm has no model {p.name!r}") from None
+        raise
+    except TypeError as err:  # a non-ViT model that takes no patch_size / depth / ... overrides
+        raise UserError(f"model: {p.name!r} does not accept these overrides ({err})") from None
+    patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)
+    if patch is None:
+        raise UserError(f"model.name: {p.name!r} is not a patch-based vision transformer")
+    if img_size % patch[0]:
+        raise UserError(f"model.patch_size: {patch[0]} does not divide the image size {img_size}")
+    return model
+
+
+class MaskedClassifier(nn.Module):
+    """The MVT classifier: images in [0, 1], an optional keep-mask, then normalisation and the ViT.
+
+    Taking raw [0, 1] images makes a masked pixel black, as in the paper's Fig. 2, and keeps the
+    normalisation inside the model, so whoever applies it (evaluate, predict, an ONNX runtime) feeds
+    plain images.
+    """
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        cfg = backbone.pretrained_cfg
+        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(cfg.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
+
+    @property
+    def patch_size(self) -> int:
+        return self.backbone.patch_embed.patch_size[0]
+
+    def forward(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for images (B, 3, H, W) in [0, 1]; `keep` per patch (B, h, w) or per pixel (B, H, W)."""
+        if keep is not None:
+            images = apply_mask(images, keep, self.patch_size)
+        return self.backbone((images - self.mean) / self.std)
+
+
+def create_classifier(p: ModelParams, num_classes: int, img_size: int) -> MaskedClassifier:
+    return MaskedClassifier(create_backbone(p, num_classes, img_size))

@@ -1,0 +1,154 @@
+"""The typed schema of params.yaml: the one place where every key, type and range is checked.
+
+Every stage loads its configuration through `load_params`, so an unknown key, a wrong type or an
+out-of-range value stops the pipeline before any work starts, with one line that names the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import UserError
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+
+class Section(BaseModel):
+    # strict: a quoted "3" is not an int, and a typo'd key is an error rather than a silent default.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SyntheticParams(Section):
+    """Sizes and nuisance strengths of the built-in synthetic in-the-wild dataset."""
+
+    n_train: PositiveInt = Field(4200, description="training images")
+    n_val: NonNegativeInt = Field(700, description="validation images (for tuning; 0 for none)")
+    n_test: PositiveInt = Field(1400, description="test images")
+    cue_noise: NonNegativeFloat = Field(
+        0.8, description="spread of each expression cue around its class prototype; higher = more class overlap"
+    )
+    distractors: NonNegativeInt = Field(6, description="most face-part-like distractors drawn in the background")
+    occlusion_rate: Fraction = Field(0.3, description="share of faces with an occluder over them")
+    max_yaw: Annotated[float, Field(ge=0.0, le=80.0)] = Field(50.0, description="largest head yaw, degrees")
+    max_roll: Annotated[float, Field(ge=0.0, le=90.0)] = Field(15.0, description="largest in-plane rotation, degrees")
+    scale_jitter: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.1, description="relative face size jitter")
+    max_shift: Annotated[float, Field(ge=0.0, le=0.3)] = Field(0.05, description="largest face shift, share of image")
+    blur: NonNegativeFloat = Field(0.8, description="largest Gaussian blur sigma, in output pixels")
+    noise: Fraction = Field(0.04, description="largest Gaussian pixel-noise std, share of the 0-255 range")
+
+
+class PrepareParams(Section):
+    root: Optional[str] = Field(None, description="raw data folder of the chosen dataset (unused for synthetic)")
+    image_size: Annotated[int, Field(ge=16, le=1024)] = Field(48, description="side of the stored square images")
+    noise_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="share of train labels flipped at random (the clean label is kept)"
+    )
+    synthetic: SyntheticParams = SyntheticParams()
+
+
+class ModelParams(Section):
+    name: str = Field("deit_small_patch16_224", description="timm model name of the backbone")
+    pretrained: Literal["none"] = Field("none", description="backbone weights: none (ImageNet weights: issue 5)")
+    img_size: Optional[PositiveInt] = Field(None, description="override; must equal prepare.image_size")
+    patch_size: Optional[PositiveInt] = Field(None, description="override of the patch side")
+    embed_dim: Optional[PositiveInt] = Field(None, description="override of the token width")
+    depth: Optional[PositiveInt] = Field(None, description="override of the number of blocks")
+    num_heads: Optional[PositiveInt] = Field(None, description="override of the attention heads")
+    drop_path_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.1, description="stochastic depth")
+
+    def timm_kwargs(self) -> dict:
+        """The architecture overrides that are set, as timm.create_model keyword arguments."""
+        keys = ("img_size", "patch_size", "embed_dim", "depth", "num_heads")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+class AugmentParams(Section):
+    hflip: Fraction = Field(0.5, description="probability of a horizontal flip")
+    shift: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.1, description="largest random shift, share of side")
+    color_jitter: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.3, description="brightness/contrast/saturation jitter strength"
+    )
+    color_jitter_p: Fraction = Field(0.8, description="probability of applying color jitter")
+    random_erasing: Fraction = Field(0.25, description="probability of erasing one random rectangle")
+
+
+class MvtParams(Section):
+    epochs: PositiveInt = Field(20, description="training epochs")
+    batch_size: PositiveInt = Field(64, description="batch size")
+    lr: PositiveFloat = Field(5e-4, description="peak AdamW learning rate")
+    weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay")
+    lr_gamma: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.93, description="exponential decay: the learning rate is multiplied by this after every epoch"
+    )
+    warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
+    num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
+    augment: AugmentParams = AugmentParams()
+
+
+class EvaluateParams(Section):
+    batch_size: PositiveInt = Field(256, description="batch size for inference")
+
+
+class Params(Section):
+    seed: NonNegativeInt = Field(0, description="seeds every random choice of every stage")
+    dataset: Literal["synthetic"] = Field("synthetic", description="which dataset prepare builds")
+    mask_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.15, description="share of the image the mask generation network erases (m in Eq. 2)"
+    )
+    prepare: PrepareParams = PrepareParams()
+    model: ModelParams = ModelParams()
+    mvt: MvtParams = MvtParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Params":
+        if self.model.img_size is not None and self.model.img_size != self.prepare.image_size:
+            raise ValueError(
+                f"model.img_size: {self.model.img_size} differs from prepare.image_size "
+                f"{self.prepare.image_size}; leave it unset or make them equal"
+            )
+        return self
+
+
+def _format(err: ValidationError, source: str) -> str:
+    """The first validation error as one line: `params.yaml: mvt.epochs: <why> (got <value>)`."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{source}: {key}: unknown key (check the spelling; see params.py for the schema)"
+    if first["type"] == "value_error" and not key:
+        return f"{source}: {first['msg'].removeprefix('Value error, ')}"
+    got = first.get("input")
+    return f"{source}: {key}: {first['msg']} (got {got!r})"
+
+
+def parse_params(raw: dict, source: str = "params.yaml") -> Params:
+    """Validate an already-loaded mapping; raises UserError with one line naming the key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_format(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such params file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    return parse_params(raw or {}, str(path))

@@ -1,0 +1,7 @@
+"""The stages of the DVC pipeline, one module each, so that dvc.yaml can name exactly the code a stage runs."""
+
+from .evaluate import evaluate
+from .prepare import prepare
+from .train_mvt import train_mvt
+
+__all__ = ["prepare", "train_mvt", "evaluate"]

@@ -1,0 +1,47 @@
+"""Stage `train_mvt`: the prepared train split -> the trained MVT classifier, its curves and metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from .. import plots
+from ..data.dataset import ImageDataset
+from ..data.transforms import train_transform
+from ..engine import runtime
+from ..engine.checkpoint import save_classifier
+from ..engine.train import fit_classifier
+from ..io import write_csv, write_json
+from ..models import create_classifier
+from ..params import Params
+from .paths import METRICS, MVT_MODEL, PLOTS, open_store
+
+
+def train_mvt(p: Params) -> None:
+    """Train the MVT classifier on the prepared train split; save it, its curves and metrics/train.json."""
+    runtime.seed_everything(p.seed)
+    dev = runtime.device()
+    store = open_store(p)
+    rows = store.rows("train")
+    train_set = ImageDataset(store.images("train"), train_transform(p.mvt.augment))
+    labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
+    monitor = {
+        split: (ImageDataset(store.images(split)), store.rows(split)["label"].to_numpy())
+        for split in ("val", "test")
+        if split in store.splits
+    }
+    model = create_classifier(p.model, store.num_classes, store.image_size)
+    print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) "
+          f"on {len(train_set)} images, device {dev}", flush=True)
+    history = pd.DataFrame(
+        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size)
+    )
+    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size)
+    write_csv(PLOTS / "train" / "curves.csv", history.round(6))
+    plots.training_curves(history, PLOTS / "train" / "curves.png")
+    last = history.iloc[-1]
+    write_json(
+        METRICS / "train.json",
+        {k: round(float(last[k]), 6) for k in history.columns if k != "epoch"} | {"epochs": int(last["epoch"])},
+    )
+

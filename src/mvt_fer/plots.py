@@ -1,0 +1,59 @@
+"""Every PNG the pipeline draws (matplotlib, offline), beside the CSVs that DVC's own plots read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        # Fixed metadata keeps the PNG bytes a function of the data alone.
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def training_curves(history: pd.DataFrame, path: str | Path, title: str = "train_mvt") -> None:
+    """Loss (left) and accuracies (right) per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(history["epoch"], history["train_loss"], marker="o", label="train loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend()
+    for col in [c for c in history.columns if c.endswith("_acc")]:
+        ax_acc.plot(history["epoch"], history[col], marker="o", label=col.removesuffix("_acc"))
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1)
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend()
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def confusion(cm: np.ndarray, classes: list[str], path: str | Path, title: str = "") -> None:
+    """Counts (left) and row-normalised rates (right), as in the paper's Fig. 6."""
+    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.1 * len(classes), 0.55 * len(classes) + 2.2))
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    for ax, values, fmt, name in ((axes[0], cm, "d", "counts"), (axes[1], rates, ".2f", "normalised")):
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for (t, p), v in np.ndenumerate(values):
+            ax.text(p, t, format(v, fmt), ha="center", va="center", fontsize=8,
+                    color="white" if rates[t, p] > 0.5 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)

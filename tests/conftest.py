@@ -1,0 +1,39 @@
+"""Shared fixtures: a shrunken configuration that runs every stage in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Overrides on top of the project's params.yaml: tiny model, few images, one or two epochs.
+TINY = {
+    "prepare": {"image_size": 32, "synthetic": {"n_train": 84, "n_val": 14, "n_test": 42}},
+    "model": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2},
+    "mvt": {"epochs": 2, "batch_size": 16, "warmup_epochs": 1},
+    "evaluate": {"batch_size": 64},
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+@pytest.fixture
+def base_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def tiny_params(base_params) -> dict:
+    return merge(base_params, TINY)

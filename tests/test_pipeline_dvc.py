@@ -1,0 +1,94 @@
+"""The whole DAG under DVC, in a temporary git repo, with the shrunken configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def repo(tmp_path, tiny_params):
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("stages", "src"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params, sort_keys=False))
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        PYTHONPATH=str(work / "src"),  # the copy, so DVC's code deps are the code that runs
+        DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site"),
+        DVC_GLOBAL_CONFIG_DIR=str(tmp_path / "dvc-global"),
+        DVC_NO_ANALYTICS="1",
+        NO_ALBUMENTATIONS_UPDATE="1",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    _run(["git", "init", "-q", "-b", "main"], work, env)
+    _run(["git", "config", "user.name", "test"], work, env)
+    _run(["git", "config", "user.email", "test@example.com"], work, env)
+    _run(["dvc", "init", "-q"], work, env)
+    _run(["dvc", "config", "core.analytics", "false"], work, env)
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-q", "-m", "init"], work, env)
+    return work, env
+
+
+def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
+    work, env = repo
+    _run(["dvc", "repro"], work, env)
+    first = (work / "metrics" / "eval.json").read_bytes()
+    result = json.loads(first)
+    assert result["n"] == 42
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert set(result["per_class"]) <= {"neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"}
+    assert set(result["subsets"]) <= {"occluded", "pose_gt30", "pose_gt45"} and result["subsets"]
+    for out in ("plots/eval/confusion.png", "plots/eval/confusion.csv", "plots/train/curves.png",
+                "plots/train/curves.csv", "metrics/train.json", "metrics/prepare.json", "models/mvt.pt"):
+        assert (work / out).is_file(), out
+
+    # Nothing changed: nothing reruns.
+    again = _run(["dvc", "repro"], work, env)
+    assert "Running stage" not in again
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-q", "-m", "baseline"], work, env)
+
+    # A training param reruns training and evaluation, not prepare; metrics diff shows the change.
+    exp = _run(["dvc", "exp", "run", "-S", "mvt.epochs=1"], work, env)
+    assert "Running stage 'train_mvt'" in exp and "Running stage 'evaluate'" in exp
+    assert "Running stage 'prepare'" not in exp
+    diff = _run(["dvc", "metrics", "diff"], work, env)
+    assert "metrics/train.json" in diff and "epochs" in diff
+
+    # Same params and seed: byte-identical metrics, recomputed from scratch.
+    _run(["git", "checkout", "-q", "--", "params.yaml"], work, env)
+    _run(["dvc", "repro", "--force"], work, env)
+    assert (work / "metrics" / "eval.json").read_bytes() == first
+
+
+def test_bad_params_stop_dvc_repro_with_one_line(repo):
+    work, env = repo
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["mvt"]["epochz"] = 3
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "error: params.yaml: mvt.epochz: unknown key" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
