@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast lock
+.PHONY: setup repro test test-fast bench lock
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ test: setup
 
 test-fast: setup
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Throughput ratios against bare baselines measured in the same run (ends with one JSON object).
+bench: setup
+	python benchmarks/bench.py
 
 # Regenerate the lock from the current venv (after changing pyproject.toml's dependencies).
 lock:

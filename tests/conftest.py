@@ -17,6 +17,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 TINY = {
     "prepare": {"image_size": 32, "synthetic": {"n_train": 84, "n_val": 14, "n_test": 42}},
     "model": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2},
+    "mgn": {"depth": 1, "d_warmup_epochs": 1, "epochs": 1, "batch_size": 16},
+    "masks": {"samples": 4},
     "mvt": {"epochs": 2, "batch_size": 16, "warmup_epochs": 1},
     "evaluate": {"batch_size": 64},
 }

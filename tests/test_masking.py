@@ -31,3 +31,38 @@ def test_apply_mask_patch_and_pixel_forms_agree():
     erased = up(keep, 4).unsqueeze(1).expand_as(images) == 0
     assert (by_patch[erased] == 0).all()
     assert torch.equal(by_patch[~erased], images[~erased])
+
+
+from mvt_fer.masking import (discriminator_view, inference_keep, random_patch_mask, straight_through_top_k,
+                             top_k_mask)
+
+
+def test_random_patch_mask_has_exactly_the_ratio():
+    r = random_patch_mask(50, 36, 0.15, torch.Generator().manual_seed(0))
+    assert r.shape == (50, 36) and set(r.unique().tolist()) <= {0.0, 1.0}
+    assert (r.sum(-1) == round(0.15 * 36)).all()
+    assert not torch.equal(r[0], r[1])  # placed at random
+
+
+def test_views_show_and_hide():
+    images = torch.ones(1, 3, 8, 8)
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # patch (0, 0)
+    shown = discriminator_view(images, mask, "show", 4, (2, 2))
+    hidden = discriminator_view(images, mask, "hide", 4, (2, 2))
+    assert shown[..., :4, :4].eq(1).all() and shown.sum() == 3 * 16
+    assert hidden[..., :4, :4].eq(0).all() and hidden.sum() == 3 * 48
+
+
+def test_inference_keep_modes():
+    mp = torch.tensor([[0.9, 0.1, 0.5, 0.2]])
+    assert torch.allclose(inference_keep(mp, "show", 0.25), 1 - mp)  # the paper's complement
+    assert inference_keep(mp, "show", 0.25, hard=True).tolist() == [[0.0, 1.0, 1.0, 1.0]]  # highest Mp erased
+    assert inference_keep(mp, "hide", 0.5).tolist() == [[1.0, 0.0, 1.0, 0.0]]  # lowest Mp erased
+
+
+def test_straight_through_is_hard_forward_soft_backward():
+    mp = torch.tensor([[0.9, 0.1, 0.5, 0.2]], requires_grad=True)
+    st = straight_through_top_k(mp, 2)
+    assert st.tolist() == top_k_mask(mp.detach(), 2).tolist() == [[1.0, 0.0, 1.0, 0.0]]
+    (st * torch.tensor([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
+    assert mp.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]]

@@ -30,3 +30,12 @@ def test_summarize_subsets():
     assert out["per_class"] == {"a": 0.5, "b": 0.5}
     assert out["subsets"] == {"occluded": 1.0}  # an empty subset is not reported
     assert out["subset_n"] == {"occluded": 2}
+
+
+def test_off_face_share():
+    face = np.zeros((1, 2, 2))
+    face[0, 0, 0] = 1  # one face pixel
+    erased = np.array([[[1.0, 1.0], [0.0, 0.0]]])  # erases the face pixel and one background pixel
+    assert M.off_face_share(erased, face) == pytest.approx(0.5)
+    assert M.off_face_share(erased * 0.3, face) == pytest.approx(0.5)  # soft masks weigh by mass
+    assert np.isnan(M.off_face_share(np.zeros((1, 2, 2)), face))

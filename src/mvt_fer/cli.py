@@ -56,5 +56,5 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for _fn in (pipeline.prepare, pipeline.train_mvt, pipeline.evaluate):
+for _fn in (pipeline.prepare, pipeline.train_mgn, pipeline.masks, pipeline.train_mvt, pipeline.evaluate):
     app.command(_fn.__name__.replace("_", "-"))(stage_command(_fn))

@@ -37,3 +37,52 @@ def apply_mask(images: torch.Tensor, keep: torch.Tensor, patch_size: int) -> tor
     if keep.shape[-2:] != images.shape[-2:]:
         keep = up(keep, patch_size)
     return images * keep.unsqueeze(1).to(images.dtype)
+
+
+VIEWS = ("show", "hide")
+
+
+def random_patch_mask(batch: int, num_patches: int, ratio: float, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """R: a random binary patch mask with exactly round(ratio * N) ones per image: (B, N) float."""
+    k = int(round(ratio * num_patches))
+    order = torch.rand(batch, num_patches, generator=generator).argsort(dim=-1).to(device)
+    return (order < k).float()
+
+
+def discriminator_view(images: torch.Tensor, mask: torch.Tensor, view: str, patch_size: int,
+                       grid: tuple[int, int]) -> torch.Tensor:
+    """v(x, M) for D (DESIGN, "Mask semantics"): `show` keeps what M marks, x ⊙ up(M);
+    `hide` erases it, x ⊙ up(1 - M). M is (B, N) in [0, 1], from G or random."""
+    keep = mask if view == "show" else 1 - mask
+    return apply_mask(images, as_grid(keep, grid), patch_size)
+
+
+def top_k_mask(mp: torch.Tensor, k: int) -> torch.Tensor:
+    """1 on the k patches of highest Mp per image, 0 elsewhere: (B, N)."""
+    hard = torch.zeros_like(mp)
+    if k:
+        hard.scatter_(-1, mp.topk(k, dim=-1).indices, 1.0)
+    return hard
+
+
+def straight_through_top_k(mp: torch.Tensor, k: int) -> torch.Tensor:
+    """The top-k mask in the forward pass, the gradient of Mp in the backward pass.
+
+    Lets G choose exactly which k patches a view shows or hides, where a soft Mp could instead dim the
+    whole image uniformly (a degenerate generator that Eq. 2 alone does not rule out).
+    """
+    return top_k_mask(mp.detach(), k) + mp - mp.detach()
+
+
+def inference_keep(mp: torch.Tensor, view: str, mask_ratio: float, hard: bool = False) -> torch.Tensor:
+    """The classifier's keep-mask (B, N) from G's Mp.
+
+    `show`: Mp is unimportance; keep = 1 - Mp (the paper's complement), or with `hard` erase exactly the
+    round(mask_ratio * N) patches of highest Mp.
+    `hide`: Mp is importance; erase, per image, the round(mask_ratio * N) patches of lowest Mp.
+    """
+    k = int(round(mask_ratio * mp.shape[-1]))
+    if view == "show":
+        return 1 - top_k_mask(mp, k) if hard else 1 - mp
+    return 1 - top_k_mask(-mp, k)

@@ -45,3 +45,14 @@ def summarize(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], subset
         out["subsets"] = {k: round(float((y_true[r] == y_pred[r]).mean()), 6) for k, r in flagged.items()}
         out["subset_n"] = {k: int(r.sum()) for k, r in flagged.items()}
     return out
+
+
+def off_face_share(erased: np.ndarray, face: np.ndarray) -> float:
+    """Share of the erased mass that lies off the face (background or occluder).
+
+    `erased` (N, H, W) in [0, 1] is how much of each pixel the mask removes; `face` (N, H, W) is 1 on
+    face pixels. 1.0 means every erased pixel was background or occluder.
+    """
+    erased = np.asarray(erased, np.float64)
+    total = erased.sum()
+    return float((erased * (1 - np.asarray(face, np.float64))).sum() / total) if total else float("nan")

@@ -38,9 +38,9 @@ class SyntheticParams(Section):
     distractors: NonNegativeInt = Field(6, description="most face-part-like distractors drawn in the background")
     occlusion_rate: Fraction = Field(0.3, description="share of faces with an occluder over them")
     max_yaw: Annotated[float, Field(ge=0.0, le=80.0)] = Field(50.0, description="largest head yaw, degrees")
-    max_roll: Annotated[float, Field(ge=0.0, le=90.0)] = Field(15.0, description="largest in-plane rotation, degrees")
-    scale_jitter: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.1, description="relative face size jitter")
-    max_shift: Annotated[float, Field(ge=0.0, le=0.3)] = Field(0.05, description="largest face shift, share of image")
+    max_roll: Annotated[float, Field(ge=0.0, le=90.0)] = Field(10.0, description="largest in-plane rotation, degrees")
+    scale_jitter: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.05, description="relative face size jitter")
+    max_shift: Annotated[float, Field(ge=0.0, le=0.3)] = Field(0.03, description="largest face shift, share of image")
     blur: NonNegativeFloat = Field(0.8, description="largest Gaussian blur sigma, in output pixels")
     noise: Fraction = Field(0.04, description="largest Gaussian pixel-noise std, share of the 0-255 range")
 
@@ -80,6 +80,42 @@ class AugmentParams(Section):
     random_erasing: Fraction = Field(0.25, description="probability of erasing one random rectangle")
 
 
+class MgnParams(Section):
+    """The mask generation network: generator G, discriminator D, and their alternating training."""
+
+    depth: PositiveInt = Field(6, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
+    view: Literal["show", "hide"] = Field(
+        "hide", description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
+        "hide = Mp marks important patches, D sees x*up(1-Mp)"
+    )
+    d_warmup_epochs: NonNegativeInt = Field(6, description="epochs training D alone before G joins")
+    d_warmup_random: bool = Field(
+        False, description="warm D up on random-masked views too (Eq. 1 with the full image for G's view); "
+        "false: on full images only, which a ViT from scratch learns far sooner"
+    )
+    epochs: NonNegativeInt = Field(3, description="adversarial epochs, alternating D and G")
+    d_steps_per_g_step: PositiveInt = Field(1, description="D updates between two G updates")
+    batch_size: PositiveInt = Field(64, description="batch size")
+    lr_d: PositiveFloat = Field(5e-4, description="peak AdamW learning rate of D")
+    lr_g: PositiveFloat = Field(5e-4, description="peak AdamW learning rate of G")
+    lr_gamma: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.93, description="exponential decay per epoch of both learning rates, after one epoch of linear warm-up"
+    )
+    weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay of both")
+    temperature: PositiveFloat = Field(1.0, description="sigmoid temperature of G's output (lower = harder masks)")
+    straight_through: bool = Field(
+        False, description="D sees exactly the top mask_ratio share of patches by Mp (straight-through gradient); "
+        "false: the soft Mp itself"
+    )
+    num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
+    augment: AugmentParams = AugmentParams(color_jitter=0.0, random_erasing=0.0)
+
+
+class MasksParams(Section):
+    batch_size: PositiveInt = Field(256, description="batch size when running G over every image")
+    samples: PositiveInt = Field(8, description="images in the sample grid (the paper's Fig. 2)")
+
+
 class MvtParams(Section):
     epochs: PositiveInt = Field(20, description="training epochs")
     batch_size: PositiveInt = Field(64, description="batch size")
@@ -90,6 +126,8 @@ class MvtParams(Section):
     )
     warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
     num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
+    use_masks: bool = Field(False, description="train and evaluate on MGN-masked images from data/masks "
+                            "(false: the paper's baseline)")
     augment: AugmentParams = AugmentParams()
 
 
@@ -105,6 +143,8 @@ class Params(Section):
     )
     prepare: PrepareParams = PrepareParams()
     model: ModelParams = ModelParams()
+    mgn: MgnParams = MgnParams()
+    masks: MasksParams = MasksParams()
     mvt: MvtParams = MvtParams()
     evaluate: EvaluateParams = EvaluateParams()
 
@@ -115,6 +155,8 @@ class Params(Section):
                 f"model.img_size: {self.model.img_size} differs from prepare.image_size "
                 f"{self.prepare.image_size}; leave it unset or make them equal"
             )
+        if self.model.depth is not None and self.mgn.depth > self.model.depth:
+            raise ValueError(f"mgn.depth: {self.mgn.depth} exceeds the backbone's {self.model.depth} blocks (model.depth)")
         return self
 
 

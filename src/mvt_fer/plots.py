@@ -57,3 +57,54 @@ def confusion(cm: np.ndarray, classes: list[str], path: str | Path, title: str =
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def mgn_curves(history: pd.DataFrame, path: str | Path) -> None:
+    """L_D and L_G (left), mean Mp (middle), D's accuracy on random and generated views (right)."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    e = history["epoch"]
+    axes[0].plot(e, history["loss_d"], marker="o", label="L_D (Eq. 1)")
+    axes[0].plot(e, history["loss_g"], marker="o", label="L_G (Eq. 2)")
+    axes[1].plot(e, history["mean_mp"], marker="o", label="mean Mp (train)")
+    if "val_mean_mp" in history:
+        axes[1].plot(e, history["val_mean_mp"], marker="o", label="mean Mp (val)")
+    for col in [c for c in history.columns if "d_acc" in c]:
+        axes[2].plot(e, history[col], marker="o", label=col)
+    for ax, ylabel in zip(axes, ("loss", "mean Mp", "D accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    warm = history["phase"].eq("warmup").sum()
+    for ax in axes:
+        if warm:
+            ax.axvspan(0.5, warm + 0.5, color="grey", alpha=0.12)
+    fig.suptitle("train_mgn (grey: D warm-up)")
+    _save(fig, path)
+
+
+def mask_grid(images: np.ndarray, keep: np.ndarray, patch_size: int, path: str | Path, title: str = "") -> None:
+    """The paper's Fig. 2: images (top row) above their masked versions (bottom row); black = erased."""
+    from .masking import up
+
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
+    masked = (images * up(keep, patch_size)[..., None]).astype(np.uint8)
+    for i in range(n):
+        for row, img in enumerate((images[i], masked[i])):
+            axes[row, i].imshow(img, interpolation="nearest")
+            axes[row, i].axis("off")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def mean_mask(keep: np.ndarray, patch_size: int, path: str | Path, title: str = "") -> None:
+    """The mean erased share of every pixel over a set of images."""
+    from .masking import up
+
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    im = ax.imshow(1 - up(keep.mean(0), patch_size), cmap="magma", vmin=0)
+    fig.colorbar(im, ax=ax, label="erased share")
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)

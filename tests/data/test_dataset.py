@@ -4,6 +4,7 @@ import torch
 
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.transforms import train_transform
+from mvt_fer.masking import up
 from mvt_fer.params import AugmentParams
 
 
@@ -57,3 +58,16 @@ def test_augmentation_is_seeded():
     ds.set_seed(5)
     b = [ds[i]["image"] for i in range(4)]
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_batches_match_the_per_sample_path():
+    images = _images(n=7)
+    patch_masks = np.random.default_rng(1).random((7, 4, 4)).astype(np.float32)
+    ds = ImageDataset(images, patch_masks=patch_masks, patch_size=4)
+    batches = list(ds.batches(3))
+    assert [len(b["index"]) for b in batches] == [3, 3, 1]
+    for b in batches:
+        for j, i in enumerate(b["index"].tolist()):
+            item = ds[i]
+            assert torch.equal(b["image"][j], item["image"])
+            assert torch.equal(up(b["keep"][j], 4), item["keep"])  # per patch here, per pixel there

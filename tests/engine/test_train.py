@@ -72,5 +72,15 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_foreign_checkpoint_is_a_user_error(tmp_path):
     (tmp_path / "m.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="m.pt: not a classifier checkpoint"):
+    with pytest.raises(UserError, match="m.pt: not a classifier checkpoint written by train_mvt"):
+        load_classifier(tmp_path / "m.pt")
+
+
+def test_checkpoint_of_another_architecture_is_a_user_error(tmp_path):
+    model = create_classifier(MODEL, 3, 16)
+    save_classifier(tmp_path / "m.pt", model, MODEL, ["a", "b", "c"], 16)
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["model"]["embed_dim"] = 64  # claims a wider network than the weights it carries
+    torch.save(payload, tmp_path / "m.pt")
+    with pytest.raises(UserError, match="m.pt: not a classifier checkpoint written by train_mvt"):
         load_classifier(tmp_path / "m.pt")

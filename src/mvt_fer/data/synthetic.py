@@ -81,7 +81,7 @@ def _draw_features(canvas, cues, center, radius, yaw, roll, color, brows=True, e
     def place(u, v):
         u = np.asarray(u, dtype=np.float64)
         v = np.asarray(v, dtype=np.float64)
-        u = u * c_yaw + s_yaw * 0.25  # features slide towards the turn
+        u = u * c_yaw + s_yaw * 0.15  # features slide towards the turn
         x, y = u * radius, v * radius
         return np.stack([center[0] + c_roll * x - s_roll * y, center[1] + s_roll * x + c_roll * y], -1)
 

@@ -1,39 +1,63 @@
-"""Saving and loading trained models together with what is needed to rebuild them."""
+"""Saving and loading trained models together with what is needed to rebuild them.
+
+A checkpoint is a dict: the state dict, the `model` params it was built from, and what its builder needs
+besides. Loading rebuilds the network by name and reports a foreign, truncated or mismatched file as one
+line that names it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
 
 from ..errors import UserError
 from ..io import atomic_path
-from ..models import MaskedClassifier, create_classifier
+from ..models import MaskedClassifier, MaskGenerator, create_classifier, create_generator
 from ..params import ModelParams
 
 
-def save_classifier(path: str | Path, model: MaskedClassifier, model_params: ModelParams,
-                    classes: list[str], image_size: int) -> None:
-    payload = {
-        "state_dict": model.state_dict(),
-        "model": model_params.model_dump(),
-        "classes": list(classes),
-        "image_size": image_size,
-    }
+def _save(path: str | Path, model: nn.Module, model_params: ModelParams, **extra) -> None:
+    payload = {"state_dict": model.state_dict(), "model": model_params.model_dump(), **extra}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:
-    """The model (eval mode, on CPU) and the checkpoint's metadata (classes, image_size, model params)."""
+def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], what: str, stage: str):
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no trained classifier (run the train_mvt stage: dvc repro train_mvt)")
+        raise UserError(f"{path}: no trained {what} (run the {stage} stage)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model_params = ModelParams.model_validate(payload["model"])
-    except Exception as err:  # a foreign or truncated file: say which file, not how pickle failed
-        raise UserError(f"{path}: not a classifier checkpoint written by train_mvt ({type(err).__name__})") from None
-    model = create_classifier(model_params, len(payload["classes"]), payload["image_size"])
-    model.load_state_dict(payload["state_dict"])
+        model = build(ModelParams.model_validate(payload["model"]), payload)
+        model.load_state_dict(payload["state_dict"])
+    except UserError:
+        raise
+    except Exception as err:  # a foreign or truncated file: say which file, not how unpickling failed
+        raise UserError(f"{path}: not a {what} checkpoint written by {stage} ({type(err).__name__})") from None
     return model.eval(), payload
+
+
+def save_classifier(path: str | Path, model: MaskedClassifier, model_params: ModelParams,
+                    classes: list[str], image_size: int) -> None:
+    _save(path, model, model_params, classes=list(classes), image_size=image_size)
+
+
+def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:
+    """The model (eval mode, on CPU) and the checkpoint's metadata (classes, image_size, model params)."""
+    return _load(path, lambda mp, c: create_classifier(mp, len(c["classes"]), c["image_size"]),
+                 "classifier", "train_mvt")
+
+
+def save_generator(path: str | Path, G: MaskGenerator, model_params: ModelParams, depth: int, meta: dict) -> None:
+    """G alone (the masks stage needs nothing else), with how its output is to be read (`meta`)."""
+    _save(path, G, model_params, depth=depth, temperature=G.temperature,
+          image_size=G.vit.patch_embed.img_size[0], meta=meta)
+
+
+def load_generator(path: str | Path) -> tuple[MaskGenerator, dict]:
+    """G (eval mode, on CPU) and its metadata (`meta`: view, mask_ratio, hard)."""
+    return _load(path, lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
+                 "mask generator", "train_mgn")

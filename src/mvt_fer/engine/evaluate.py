@@ -7,13 +7,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ..data.dataset import ImageDataset, seed_worker
 from .runtime import autocast, to_device
 
 
 def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle: bool = False,
                 num_workers: int = 0, generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
-    from ..data.dataset import seed_worker
-
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -27,13 +26,14 @@ def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, dataset: Dataset, batch_size: int, dev: torch.device,
-            num_workers: int = 0, desc: str | None = None) -> np.ndarray:
+def predict(model: torch.nn.Module, dataset: ImageDataset, batch_size: int, dev: torch.device,
+            desc: str | None = None) -> np.ndarray:
     """Class probabilities (N, K), float32, in dataset order."""
     model.eval()
     out = []
-    loader = make_loader(dataset, batch_size, dev, num_workers=num_workers)
-    for batch in tqdm(loader, desc=desc, disable=None if desc else True, leave=False):
+    total = -(-len(dataset) // batch_size)
+    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
+                      leave=False):
         images, keep, _ = to_device(batch, dev)
         with autocast(dev):
             logits = model(images, keep)

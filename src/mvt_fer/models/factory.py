@@ -30,6 +30,19 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
     return model
 
 
+class Normalize(nn.Module):
+    """(x - mean) / std with the backbone's own statistics (ImageNet's for DeiT), as buffers."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        cfg = backbone.pretrained_cfg
+        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(cfg.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean) / self.std
+
+
 class MaskedClassifier(nn.Module):
     """The MVT classifier: images in [0, 1], an optional keep-mask, then normalisation and the ViT.
 
@@ -40,10 +53,8 @@ class MaskedClassifier(nn.Module):
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
+        self.normalize = Normalize(backbone)
         self.backbone = backbone
-        cfg = backbone.pretrained_cfg
-        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(cfg.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1))
 
     @property
     def patch_size(self) -> int:
@@ -53,7 +64,7 @@ class MaskedClassifier(nn.Module):
         """Logits for images (B, 3, H, W) in [0, 1]; `keep` per patch (B, h, w) or per pixel (B, H, W)."""
         if keep is not None:
             images = apply_mask(images, keep, self.patch_size)
-        return self.backbone((images - self.mean) / self.std)
+        return self.backbone(self.normalize(images))
 
 
 def create_classifier(p: ModelParams, num_classes: int, img_size: int) -> MaskedClassifier:

@@ -15,7 +15,7 @@ from ..engine.evaluate import predict
 from ..errors import UserError
 from ..io import write_csv, write_json
 from ..params import Params
-from .paths import METRICS, MVT_MODEL, PLOTS, open_store
+from .paths import METRICS, MVT_MODEL, PLOTS, classifier_keep, open_store
 
 
 def evaluate(p: Params) -> None:
@@ -28,7 +28,9 @@ def evaluate(p: Params) -> None:
         raise UserError(f"{MVT_MODEL}: trained on classes {meta['classes']}, the test set has {store.classes}; "
                         "rerun train_mvt")
     rows = store.rows("test")
-    probs = predict(model.to(dev), ImageDataset(store.images("test")), p.evaluate.batch_size, dev, desc="evaluate")
+    test_set = ImageDataset(store.images("test"), patch_masks=classifier_keep(p, store, "test"),
+                            patch_size=model.patch_size)
+    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
     result = M.summarize(y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS})
     write_json(METRICS / "eval.json", result)

@@ -1,14 +1,21 @@
-"""Where the stages read and write: the contract with dvc.yaml."""
+"""Where the stages read and write (the contract with dvc.yaml), and the checked readers of shared inputs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from ..data.masks import MaskStore
 from ..data.store import PreparedStore
 from ..errors import UserError
+from ..masking import inference_keep
 from ..params import Params
 
 PREPARED = Path("data/prepared")
+MASKS = Path("data/masks")
+MGN_MODEL = Path("models/mgn.pt")
 MVT_MODEL = Path("models/mvt.pt")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
@@ -23,3 +30,14 @@ def open_store(p: Params) -> PreparedStore:
         )
     return store
 
+
+
+def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray | None:
+    """The classifier's per-patch keep-mask (N, h, w) for one split, or None when masking is off."""
+    if not p.mvt.use_masks:
+        return None
+    masks = MaskStore(MASKS)
+    mp = torch.from_numpy(np.asarray(masks.mp(split, len(store.rows(split))), dtype=np.float32))
+    n, h, w = mp.shape
+    keep = inference_keep(mp.reshape(n, h * w), masks.meta["view"], masks.meta["mask_ratio"], masks.meta["hard"])
+    return keep.reshape(n, h, w).numpy()

@@ -14,7 +14,7 @@ from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
-from .paths import METRICS, MVT_MODEL, PLOTS, open_store
+from .paths import METRICS, MVT_MODEL, PLOTS, classifier_keep, open_store
 
 
 def train_mvt(p: Params) -> None:
@@ -23,16 +23,20 @@ def train_mvt(p: Params) -> None:
     dev = runtime.device()
     store = open_store(p)
     rows = store.rows("train")
-    train_set = ImageDataset(store.images("train"), train_transform(p.mvt.augment))
+    model = create_classifier(p.model, store.num_classes, store.image_size)
+
+    def dataset(split, transform=None):
+        return ImageDataset(store.images(split), transform, classifier_keep(p, store, split), model.patch_size)
+
+    train_set = dataset("train", train_transform(p.mvt.augment))
     labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
     monitor = {
-        split: (ImageDataset(store.images(split)), store.rows(split)["label"].to_numpy())
+        split: (dataset(split), store.rows(split)["label"].to_numpy())
         for split in ("val", "test")
         if split in store.splits
     }
-    model = create_classifier(p.model, store.num_classes, store.image_size)
     print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) "
-          f"on {len(train_set)} images, device {dev}", flush=True)
+          f"on {len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}", flush=True)
     history = pd.DataFrame(
         fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size)
     )

@@ -1,0 +1,179 @@
+"""Training the mask generation network (paper Sec. 3.2): D warm-up, then alternating D and G updates;
+and running the frozen G over a dataset."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..data.dataset import ImageDataset
+from ..losses import discriminator_loss, generator_loss
+from ..masking import as_grid, discriminator_view, random_patch_mask, straight_through_top_k
+from ..models import MaskedClassifier, MaskGenerator
+from ..params import MgnParams
+from .evaluate import make_loader
+from .runtime import autocast, to_device
+from .train import epoch_seed, warmup_exp_decay
+
+
+@torch.inference_mode()
+def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device,
+                   desc: str | None = None) -> np.ndarray:
+    """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
+    G.eval()
+    out = []
+    total = -(-len(dataset) // batch_size)
+    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
+                      leave=False):
+        images, _, _ = to_device(batch, dev)
+        with autocast(dev):
+            mp = G(images)
+        out.append(as_grid(mp.float(), G.grid).cpu().half())
+    return torch.cat(out).numpy()
+
+
+def generated_view(images: torch.Tensor, mp: torch.Tensor, G: MaskGenerator, view: str, mask_ratio: float,
+                   straight_through: bool) -> torch.Tensor:
+    """v(x, Mp): D's view through G's mask, soft or as its straight-through top-k."""
+    mask = straight_through_top_k(mp, int(round(mask_ratio * mp.shape[-1]))) if straight_through else mp
+    return discriminator_view(images, mask, view, G.patch_size, G.grid)
+
+
+@torch.inference_mode()
+def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, labels: np.ndarray, view: str,
+                mask_ratio: float, straight_through: bool, batch_size: int, dev: torch.device, seed: int) -> dict:
+    """D's accuracy on full, random-masked and generated-masked views of `dataset`, and mean(Mp)."""
+    G.eval(), D.eval()
+    gen = torch.Generator().manual_seed(seed)
+    hits = {"full": 0, "random": 0, "generated": 0}
+    mp_sum, n = 0.0, 0
+    for batch in dataset.batches(batch_size):
+        images, _, index = to_device(batch, dev)
+        y = torch.as_tensor(labels[index.numpy()], device=dev)
+        with autocast(dev):
+            mp = G(images)
+            r = random_patch_mask(len(y), mp.shape[1], mask_ratio, gen, dev)
+            views = {
+                "full": images,
+                "random": discriminator_view(images, r, view, G.patch_size, G.grid),
+                "generated": generated_view(images, mp, G, view, mask_ratio, straight_through),
+            }
+            for name, v in views.items():
+                hits[name] += (D(v).argmax(-1) == y).sum().item()
+        mp_sum += mp.float().sum().item() / mp.shape[1]
+        n += len(y)
+    return {f"d_acc_{k}": v / n for k, v in hits.items()} | {"mean_mp": mp_sum / n}
+
+
+def fit_mgn(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    train_set: Dataset,
+    labels: torch.Tensor,
+    p: MgnParams,
+    mask_ratio: float,
+    seed: int,
+    dev: torch.device,
+    monitor: tuple[Dataset, np.ndarray] | None = None,
+) -> list[dict]:
+    """Train G and D in place. Epochs < `p.d_warmup_epochs` train D alone, on full images (and random-masked
+    ones with `p.d_warmup_random`); after that every batch updates D (Eq. 1, G frozen) and every `d_steps_per_g_step`-th batch
+    updates G (Eq. 2, D frozen). Returns one record per epoch (losses, mean Mp, D's accuracies)."""
+    G.to(dev), D.to(dev)
+    generator = torch.Generator()
+    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers,
+                         generator=generator, drop_last=len(train_set) > p.batch_size)
+    opt_d = create_optimizer_v2(D, "adamw", lr=p.lr_d, weight_decay=p.weight_decay)
+    opt_g = create_optimizer_v2(G, "adamw", lr=p.lr_g, weight_decay=p.weight_decay)
+    # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
+    # the adversarial phase, in G steps.
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, warmup_exp_decay(len(loader), 1, p.lr_gamma))
+    g_steps_per_epoch = -(-len(loader) // p.d_steps_per_g_step)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, warmup_exp_decay(g_steps_per_epoch, 1, p.lr_gamma))
+    patch, grid, view = G.patch_size, G.grid, p.view
+    history = []
+    for epoch in range(p.d_warmup_epochs + p.epochs):
+        start = time.perf_counter()
+        warmup = epoch < p.d_warmup_epochs
+        seed_e = epoch_seed(seed, epoch)
+        generator.manual_seed(seed_e)
+        train_set.set_seed(seed_e)
+        torch.manual_seed(seed_e)
+        masks_rng = torch.Generator().manual_seed(seed_e)
+        sums = {"loss_d": 0.0, "loss_g": 0.0, "mean_mp": 0.0}
+        d_hits = {"full": 0, "random": 0, "generated": 0}
+        seen, g_steps = 0, 0
+        phase = "D warm-up" if warmup else "adversarial"
+        bar = tqdm(loader, desc=f"train_mgn epoch {epoch + 1} ({phase})", leave=False, disable=None)
+        for step, batch in enumerate(bar):
+            images, _, index = to_device(batch, dev)
+            y = labels[index].to(dev)
+            r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
+            random_view = discriminator_view(images, r, view, patch, grid)
+
+            # D step (Eq. 1), G frozen. In warm-up the full image stands in for G's view.
+            D.train()
+            with torch.no_grad(), autocast(dev):
+                mp = None if warmup else G.eval()(images)
+            with autocast(dev):
+                if warmup and not p.d_warmup_random:
+                    logits_first, logits_random = D(images), None
+                    loss_d = F.cross_entropy(logits_first.float(), y)
+                else:
+                    first_view = images if warmup else generated_view(images, mp, G, view, mask_ratio,
+                                                                      p.straight_through)
+                    logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
+                    loss_d = discriminator_loss(logits_first, logits_random, y)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            sched_d.step()
+            sums["loss_d"] += loss_d.item() * len(y)
+            if logits_random is not None:
+                d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
+            if warmup:
+                d_hits["full"] += (logits_first.argmax(-1) == y).sum().item()
+            else:
+                d_hits["generated"] += (logits_first.argmax(-1) == y).sum().item()
+                sums["mean_mp"] += mp.float().mean().item() * len(y)
+
+            # G step (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout.
+            if not warmup and step % p.d_steps_per_g_step == 0:
+                G.train(), D.eval()
+                D.requires_grad_(False)
+                with autocast(dev):
+                    mp_g = G(images)
+                    v = generated_view(images, mp_g, G, view, mask_ratio, p.straight_through)
+                    loss_g = generator_loss(D(v), mp_g, mask_ratio)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                sched_g.step()
+                D.requires_grad_(True)
+                sums["loss_g"] += loss_g.item()
+                g_steps += 1
+            seen += len(y)
+            bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")
+        record = {
+            "epoch": epoch + 1,
+            "phase": "warmup" if warmup else "adversarial",
+            "loss_d": sums["loss_d"] / seen,
+            "loss_g": sums["loss_g"] / g_steps if g_steps else float("nan"),
+            "mean_mp": sums["mean_mp"] / seen if not warmup else float("nan"),
+            "train_d_acc_full": d_hits["full"] / seen if warmup else float("nan"),
+            "train_d_acc_random": d_hits["random"] / seen if not warmup or p.d_warmup_random else float("nan"),
+            "train_d_acc_generated": d_hits["generated"] / seen if not warmup else float("nan"),
+        }
+        if monitor is not None:
+            scores = score_views(G, D, *monitor, view, mask_ratio, p.straight_through, p.batch_size * 2, dev, seed)
+            record |= {f"val_{k}": v for k, v in scores.items()}
+        history.append(record)
+        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
+    return history

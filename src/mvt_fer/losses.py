@@ -1,0 +1,35 @@
+"""The mask generation network's losses (paper Eq. 1-4): pure tensor functions."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def discriminator_loss(logits_generated: torch.Tensor, logits_random: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: L_D = CE(logits_gm, y) + CE(logits_rm, y).
+
+    D learns to recognise expressions both through the generator's masks and through random ones.
+    """
+    return F.cross_entropy(logits_generated.float(), targets) + F.cross_entropy(logits_random.float(), targets)
+
+
+def prediction_variance(logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: the unbiased variance of softmax(logits) over the K classes, per sample: (B,).
+
+    Zero when D outputs every class with equal probability, largest for a one-hot prediction.
+    """
+    return torch.softmax(logits.float(), dim=-1).var(dim=-1, unbiased=True)
+
+
+def mask_area_penalty(mp: torch.Tensor, mask_ratio: float) -> torch.Tensor:
+    """Eq. 4 inside Eq. 2: |M_avg - m| per sample, M_avg the mean of the N patch values: (B,)."""
+    return (mp.float().mean(dim=-1) - mask_ratio).abs()
+
+
+def generator_loss(logits_generated: torch.Tensor, mp: torch.Tensor, mask_ratio: float) -> torch.Tensor:
+    """Eq. 2: L_G = var(softmax(logits_gm)) + |M_avg - m|, averaged over the batch.
+
+    G is rewarded for views that leave D undecided, at the prescribed mask area.
+    """
+    return (prediction_variance(logits_generated) + mask_area_penalty(mp, mask_ratio)).mean()

@@ -1,0 +1,44 @@
+"""Stage `train_mgn`: the prepared train split -> the mask generator G (trained against a ViT D)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from .. import plots
+from ..data.dataset import ImageDataset
+from ..data.transforms import train_transform
+from ..engine import runtime
+from ..engine.checkpoint import save_generator
+from ..engine.mgn import fit_mgn
+from ..io import write_csv, write_json
+from ..models import create_classifier, create_generator
+from ..params import Params
+from .paths import METRICS, MGN_MODEL, PLOTS, open_store
+
+
+def train_mgn(p: Params) -> None:
+    """Train G adversarially (Eq. 1-4) at `mask_ratio`; save G, its curves and metrics/mgn.json."""
+    runtime.seed_everything(p.seed)
+    dev = runtime.device()
+    store = open_store(p)
+    train_set = ImageDataset(store.images("train"), train_transform(p.mgn.augment))
+    labels = torch.tensor(store.rows("train")["label"].to_numpy(), dtype=torch.long)
+    monitor = None
+    if "val" in store.splits:
+        monitor = (ImageDataset(store.images("val")), store.rows("val")["label"].to_numpy())
+    G = create_generator(p.model, p.mgn.depth, store.image_size, p.mgn.temperature)
+    D = create_classifier(p.model, store.num_classes, store.image_size)
+    print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
+          f"{len(train_set)} images, device {dev}", flush=True)
+    history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor))
+    meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.straight_through}
+    save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, meta)
+    write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))
+    plots.mgn_curves(history, PLOTS / "mgn" / "curves.png")
+    last = history.iloc[-1]
+    write_json(
+        METRICS / "mgn.json",
+        {k: round(float(last[k]), 6) for k in history.columns if k not in ("epoch", "phase") and pd.notna(last[k])}
+        | {"epochs": int(last["epoch"]), "view": p.mgn.view, "mask_ratio": p.mask_ratio},
+    )

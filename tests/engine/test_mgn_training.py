@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from mvt_fer.data.dataset import ImageDataset
+from mvt_fer.data.masks import MaskStore, write_masks
+from mvt_fer.engine.mgn import fit_mgn, generate_masks
+from mvt_fer.engine.runtime import seed_everything
+from mvt_fer.errors import UserError
+from mvt_fer.models import create_classifier, create_generator
+from mvt_fer.params import AugmentParams, MgnParams, ModelParams
+
+MODEL = ModelParams(patch_size=8, embed_dim=32, depth=2, num_heads=2, drop_path_rate=0.0)
+STILL = AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0)
+
+
+def _data(n=32):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8), torch.as_tensor(np.arange(n) % 3)
+
+
+@pytest.mark.parametrize("view", ["show", "hide"])
+def test_fit_mgn_updates_both_networks_and_is_seeded(view):
+    images, labels = _data()
+
+    def run():
+        seed_everything(0)
+        G = create_generator(MODEL, 1, 16)
+        D = create_classifier(MODEL, 3, 16)
+        p = MgnParams(view=view, depth=1, d_warmup_epochs=1, epochs=1, batch_size=8, augment=STILL)
+        before = (G.head.weight.clone(), D.backbone.head.weight.clone())
+        history = fit_mgn(G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"),
+                          (ImageDataset(images), labels.numpy()))
+        assert not torch.equal(before[0], G.head.weight) and not torch.equal(before[1], D.backbone.head.weight)
+        return G, history
+
+    G1, h1 = run()
+    G2, h2 = run()
+    assert [r["phase"] for r in h1] == ["warmup", "adversarial"]
+    assert np.isnan(h1[0]["loss_g"]) and np.isfinite(h1[1]["loss_g"])
+    assert {"val_d_acc_full", "val_d_acc_random", "val_d_acc_generated", "val_mean_mp"} <= set(h1[1])
+    assert torch.equal(G1.head.weight, G2.head.weight)
+    assert str(h1) == str(h2)
+
+
+def test_generate_masks_is_a_float16_grid_in_dataset_order():
+    images, _ = _data(10)
+    G = create_generator(MODEL, 1, 16).eval()
+    mp = generate_masks(G, ImageDataset(images), 4, torch.device("cpu"))
+    assert mp.shape == (10, 2, 2) and mp.dtype == np.float16
+    with torch.no_grad():
+        direct = G(torch.from_numpy(images[3:4]).permute(0, 3, 1, 2).float() / 255).reshape(2, 2)
+    assert np.allclose(mp[3], direct.numpy(), atol=1e-3)
+
+
+def test_mask_store_round_trip_and_stale_masks(tmp_path):
+    mp = np.random.default_rng(0).random((5, 2, 2)).astype(np.float16)
+    write_masks(tmp_path / "masks", {"train": mp}, {"view": "show", "mask_ratio": 0.25, "hard": True})
+    store = MaskStore(tmp_path / "masks")
+    assert store.meta["view"] == "show" and store.meta["splits"] == {"train": 5}
+    assert np.array_equal(store.mp("train", 5), mp)
+    with pytest.raises(UserError, match="5 masks for 6 prepared train images"):
+        store.mp("train", 6)
+    with pytest.raises(UserError, match="no masks for split 'test'"):
+        store.mp("test", 5)
+    with pytest.raises(UserError, match="run the masks stage"):
+        MaskStore(tmp_path / "none")
+
+
+def test_generator_checkpoint_round_trip(tmp_path):
+    from mvt_fer.engine.checkpoint import load_generator, save_generator
+
+    G = create_generator(MODEL, 1, 16, temperature=0.5).eval()
+    save_generator(tmp_path / "g.pt", G, MODEL, 1, {"view": "hide", "mask_ratio": 0.2, "hard": False})
+    loaded, payload = load_generator(tmp_path / "g.pt")
+    assert payload["meta"]["view"] == "hide" and loaded.temperature == 0.5 and len(loaded.vit.blocks) == 1
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), G(x))

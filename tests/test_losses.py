@@ -1,0 +1,50 @@
+import math
+
+import pytest
+import torch
+
+from mvt_fer.losses import discriminator_loss, generator_loss, mask_area_penalty, prediction_variance
+
+
+def test_uniform_softmax_has_zero_variance():
+    assert torch.allclose(prediction_variance(torch.zeros(3, 7)), torch.zeros(3))
+    assert torch.allclose(prediction_variance(torch.full((2, 4), 5.0)), torch.zeros(2))
+
+
+def test_one_hot_variance_is_hand_computed():
+    # softmax -> (1, 0, 0, 0) for huge logit gaps; unbiased variance over K=4: mean 1/4,
+    # sum of squares (3/4)^2 + 3 (1/4)^2 = 12/16, divided by K-1 = 3 -> 1/4.
+    logits = torch.tensor([[100.0, 0.0, 0.0, 0.0]])
+    assert prediction_variance(logits).item() == pytest.approx(0.25)
+
+
+def test_variance_of_a_known_distribution():
+    p = torch.tensor([0.5, 0.3, 0.2])
+    expected = ((p - p.mean()) ** 2).sum() / 2
+    assert prediction_variance(p.log().unsqueeze(0)).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_mask_area_penalty():
+    mp = torch.tensor([[0.0, 0.2, 0.4, 0.2], [1.0, 1.0, 1.0, 1.0]])
+    assert mask_area_penalty(mp, 0.15).tolist() == pytest.approx([0.05, 0.85])
+
+
+def test_generator_loss_is_eq2_averaged_over_the_batch():
+    logits = torch.tensor([[100.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    mp = torch.tensor([[0.15] * 4, [0.35] * 4])
+    # sample 1: 0.25 + 0; sample 2: 0 + 0.2
+    assert generator_loss(logits, mp, 0.15).item() == pytest.approx((0.25 + 0.2) / 2)
+
+
+def test_discriminator_loss_is_the_sum_of_two_cross_entropies():
+    y = torch.tensor([0, 1])
+    uniform = torch.zeros(2, 4)
+    perfect = torch.tensor([[100.0, 0, 0, 0], [0, 100.0, 0, 0]])
+    assert discriminator_loss(uniform, uniform, y).item() == pytest.approx(2 * math.log(4))
+    assert discriminator_loss(perfect, uniform, y).item() == pytest.approx(math.log(4), abs=1e-5)
+
+
+def test_generator_gradient_flows_to_mp():
+    mp = torch.full((1, 4), 0.5, requires_grad=True)
+    generator_loss(torch.zeros(1, 3), mp, 0.15).backward()
+    assert torch.allclose(mp.grad, torch.full((1, 4), 0.25))  # d|mean - m| / d mp_i = 1/N

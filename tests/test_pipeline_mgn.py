@@ -1,0 +1,64 @@
+"""The mask generation network's stages, run as the CLI runs them, on the shrunken configuration.
+
+train_mgn and masks are not in dvc.yaml yet (issue 3), so this drives the stage scripts directly:
+prepare -> train_mgn -> masks -> train_mvt (with masks) -> evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, merge
+from mvt_fer.data.masks import MaskStore
+from mvt_fer.data.store import PreparedStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
+    params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
+        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{stage}:\n{proc.stdout}\n{proc.stderr}"
+        if stage == "train_mvt":
+            assert "MGN-masked" in proc.stdout
+
+    mgn = json.loads((tmp_path / "metrics" / "mgn.json").read_text())
+    assert mgn["view"] == params["mgn"]["view"] and mgn["epochs"] == 2
+    assert {"loss_d", "loss_g", "mean_mp", "val_d_acc_random", "val_d_acc_generated"} <= set(mgn)
+
+    masks = json.loads((tmp_path / "metrics" / "masks.json").read_text())
+    # 16 patches at 32 px / patch 8: round(0.25 * 16) = 4 erased in hide mode, exactly 0.25.
+    assert masks["mask_area"] == {"train": 0.25, "val": 0.25, "test": 0.25}
+    assert 0 <= masks["off_face_share"] <= 1 and 0 <= masks["off_face_share_random"] <= 1
+
+    store, mask_store = PreparedStore(tmp_path / "data" / "prepared"), MaskStore(tmp_path / "data" / "masks")
+    for split in store.splits:
+        mp = mask_store.mp(split, len(store.rows(split)))
+        assert mp.shape == (len(store.rows(split)), 4, 4) and mp.dtype == np.float16
+    for png in ("plots/masks/samples.png", "plots/mgn/curves.png", "plots/eval/confusion.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    assert json.loads((tmp_path / "metrics" / "eval.json").read_text())["n"] == 42
+
+
+def test_stale_masks_are_refused(tmp_path, tiny_params):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(tiny_params, {"mvt": {"use_masks": True}})))
+    run = lambda stage: subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
+                                       capture_output=True, text=True)
+    for stage in ("prepare", "train_mgn", "masks"):
+        assert run(stage).returncode == 0
+    # The prepared store changes size; the masks no longer describe it.
+    bigger = merge(tiny_params, {"mvt": {"use_masks": True}, "prepare": {"synthetic": {"n_train": 91}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bigger))
+    assert run("prepare").returncode == 0
+    proc = run("train_mvt")
+    assert proc.returncode == 2
+    assert "91 prepared train images (stale masks)" in proc.stderr and "Traceback" not in proc.stderr
