@@ -82,9 +82,13 @@ def fit_mgn(
     dev: torch.device,
     monitor: tuple[Dataset, np.ndarray] | None = None,
 ) -> list[dict]:
-    """Train G and D in place. Epochs < `p.d_warmup_epochs` train D alone, on full images (and random-masked
-    ones with `p.d_warmup_random`); after that every batch updates D (Eq. 1, G frozen) and every `d_steps_per_g_step`-th batch
-    updates G (Eq. 2, D frozen). Returns one record per epoch (losses, mean Mp, D's accuracies)."""
+    """Train G and D in place.
+
+    Epochs < `p.d_warmup_epochs` train D alone, on full images (and random-masked ones with
+    `p.d_warmup_random`); after that every batch updates D (Eq. 1, G frozen) and every
+    `p.d_steps_per_g_step`-th batch updates G (Eq. 2, D frozen). R is drawn for every batch either way, so
+    the random stream does not depend on the warm-up mode. Returns one record per epoch.
+    """
     G.to(dev), D.to(dev)
     generator = torch.Generator()
     loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers,
@@ -115,7 +119,6 @@ def fit_mgn(
             images, _, index = to_device(batch, dev)
             y = labels[index].to(dev)
             r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
-            random_view = discriminator_view(images, r, view, patch, grid)
 
             # D step (Eq. 1), G frozen. In warm-up the full image stands in for G's view.
             D.train()
@@ -128,6 +131,7 @@ def fit_mgn(
                 else:
                     first_view = images if warmup else generated_view(images, mp, G, view, mask_ratio,
                                                                       p.straight_through)
+                    random_view = discriminator_view(images, r, view, patch, grid)
                     logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
                     loss_d = discriminator_loss(logits_first, logits_random, y)
             opt_d.zero_grad(set_to_none=True)
