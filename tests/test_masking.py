@@ -66,3 +66,14 @@ def test_straight_through_is_hard_forward_soft_backward():
     assert st.tolist() == top_k_mask(mp.detach(), 2).tolist() == [[1.0, 0.0, 1.0, 0.0]]
     (st * torch.tensor([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
     assert mp.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]]
+
+
+def test_keep_grid_is_inference_keep_per_grid():
+    from mvt_fer.masking import keep_grid
+
+    mp = np.random.default_rng(0).random((3, 2, 2)).astype(np.float16)
+    for view, hard in (("show", False), ("show", True), ("hide", False)):
+        grid = keep_grid(mp, view, 0.25, hard)
+        flat = inference_keep(torch.from_numpy(mp.astype(np.float32)).reshape(3, 4), view, 0.25, hard)
+        assert grid.shape == (3, 2, 2) and grid.dtype == np.float32
+        assert np.array_equal(grid.reshape(3, 4), flat.numpy())

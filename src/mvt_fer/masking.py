@@ -86,3 +86,10 @@ def inference_keep(mp: torch.Tensor, view: str, mask_ratio: float, hard: bool = 
     if view == "show":
         return 1 - top_k_mask(mp, k) if hard else 1 - mp
     return 1 - top_k_mask(-mp, k)
+
+
+def keep_grid(mp: np.ndarray, view: str, mask_ratio: float, hard: bool = False) -> np.ndarray:
+    """`inference_keep` for stored masks: Mp grids (N, h, w), any float dtype -> keep grids (N, h, w) float32."""
+    n, h, w = mp.shape
+    flat = torch.from_numpy(np.asarray(mp, dtype=np.float32)).reshape(n, h * w)
+    return inference_keep(flat, view, mask_ratio, hard).reshape(n, h, w).numpy()

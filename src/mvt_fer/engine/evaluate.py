@@ -25,16 +25,21 @@ def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle
     )
 
 
+def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None):
+    """(images, keep, index) of un-augmented batches on `dev`, in order; a progress bar when `desc` is given."""
+    total = -(-len(dataset) // batch_size)
+    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
+                      leave=False):
+        yield to_device(batch, dev)
+
+
 @torch.inference_mode()
 def predict(model: torch.nn.Module, dataset: ImageDataset, batch_size: int, dev: torch.device,
             desc: str | None = None) -> np.ndarray:
     """Class probabilities (N, K), float32, in dataset order."""
     model.eval()
     out = []
-    total = -(-len(dataset) // batch_size)
-    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
-                      leave=False):
-        images, keep, _ = to_device(batch, dev)
+    for images, keep, _ in inference_batches(dataset, batch_size, dev, desc):
         with autocast(dev):
             logits = model(images, keep)
         out.append(logits.float().softmax(-1).cpu())

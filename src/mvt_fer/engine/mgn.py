@@ -17,7 +17,7 @@ from ..losses import discriminator_loss, generator_loss
 from ..masking import as_grid, discriminator_view, random_patch_mask, straight_through_top_k
 from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
-from .evaluate import make_loader
+from .evaluate import inference_batches, make_loader
 from .runtime import autocast, to_device
 from .train import epoch_seed, warmup_exp_decay
 
@@ -28,10 +28,7 @@ def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev
     """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
     G.eval()
     out = []
-    total = -(-len(dataset) // batch_size)
-    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
-                      leave=False):
-        images, _, _ = to_device(batch, dev)
+    for images, _, _ in inference_batches(dataset, batch_size, dev, desc):
         with autocast(dev):
             mp = G(images)
         out.append(as_grid(mp.float(), G.grid).cpu().half())
@@ -53,8 +50,7 @@ def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, la
     gen = torch.Generator().manual_seed(seed)
     hits = {"full": 0, "random": 0, "generated": 0}
     mp_sum, n = 0.0, 0
-    for batch in dataset.batches(batch_size):
-        images, _, index = to_device(batch, dev)
+    for images, _, index in inference_batches(dataset, batch_size, dev):
         y = torch.as_tensor(labels[index.numpy()], device=dev)
         with autocast(dev):
             mp = G(images)

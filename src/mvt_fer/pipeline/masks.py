@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import metrics as M
 from .. import plots
@@ -13,7 +12,7 @@ from ..engine import runtime
 from ..engine.checkpoint import load_generator
 from ..engine.mgn import generate_masks
 from ..io import write_json
-from ..masking import inference_keep, up
+from ..masking import keep_grid, up
 from ..params import Params
 from .paths import MASKS, METRICS, MGN_MODEL, PLOTS, open_store
 
@@ -35,12 +34,9 @@ def masks(p: Params) -> None:
                              "grid": list(G.grid)})
 
     result = {"view": view, "mask_ratio": ratio, "mask_area": {}}
-    keeps = {}
-    for split, mp in mps.items():
-        n, h, w = mp.shape
-        keep = inference_keep(torch.from_numpy(mp.astype(np.float32)).reshape(n, h * w), view, ratio, hard)
-        keeps[split] = keep.reshape(n, h, w).numpy()
-        result["mask_area"][split] = round(float(1 - keeps[split].mean()), 6)
+    keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
+    for split, keep in keeps.items():
+        result["mask_area"][split] = round(float(1 - keep.mean()), 6)
     quality_split = "test" if "test" in store.splits else store.splits[-1]
     face = store.face(quality_split)
     if face is not None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.masks import MaskStore
 from ..data.store import PreparedStore
 from ..errors import UserError
-from ..masking import inference_keep
+from ..masking import keep_grid
 from ..params import Params
 
 PREPARED = Path("data/prepared")
@@ -37,7 +36,5 @@ def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray |
     if not p.mvt.use_masks:
         return None
     masks = MaskStore(MASKS)
-    mp = torch.from_numpy(np.asarray(masks.mp(split, len(store.rows(split))), dtype=np.float32))
-    n, h, w = mp.shape
-    keep = inference_keep(mp.reshape(n, h * w), masks.meta["view"], masks.meta["mask_ratio"], masks.meta["hard"])
-    return keep.reshape(n, h, w).numpy()
+    meta = masks.meta
+    return keep_grid(masks.mp(split, len(store.rows(split))), meta["view"], meta["mask_ratio"], meta["hard"])
