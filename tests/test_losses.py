@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
-from mvt_fer.losses import discriminator_loss, generator_loss, mask_area_penalty, prediction_variance
+from mvt_fer.losses import (discriminator_loss, generator_loss, mask_area_penalty, prediction_variance,
+                            sampled_generator_loss)
+from mvt_fer.masking import bernoulli_log_prob
 
 
 def test_uniform_softmax_has_zero_variance():
@@ -48,3 +50,31 @@ def test_generator_gradient_flows_to_mp():
     mp = torch.full((1, 4), 0.5, requires_grad=True)
     generator_loss(torch.zeros(1, 3), mp, 0.15).backward()
     assert torch.allclose(mp.grad, torch.full((1, 4), 0.25))  # d|mean - m| / d mp_i = 1/N
+
+
+def test_sampled_generator_loss_value_is_eq2_and_gradient_is_the_score_function():
+    # One image, N = 2 patches, S = 2 draws: M1 = (1, 0), M2 = (0, 1); D's variance on them 0.3 and 0.1.
+    logits = torch.tensor([0.0, 0.0], requires_grad=True)
+    mp = torch.sigmoid(logits)
+    draws = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    log_prob = bernoulli_log_prob(logits.unsqueeze(0).expand(2, 2), draws).view(2, 1)
+    assert log_prob.flatten().tolist() == pytest.approx([2 * math.log(0.5)] * 2)
+    variance = torch.tensor([[0.3], [0.1]])
+    loss = sampled_generator_loss(log_prob, variance, mp.unsqueeze(0), 0.15)
+    # Value: mean variance 0.2 + |0.5 - 0.15| = 0.55.
+    assert loss.item() == pytest.approx(0.55)
+    loss.backward()
+    # Advantages +0.1, -0.1; d log P(M) / d logit_i = M_i - sigmoid(logit_i) = +-0.5. Score term:
+    # mean over draws of adv * (M - 0.5) = (0.1 * (0.5, -0.5) + -0.1 * (-0.5, 0.5)) / 2 = (0.05, -0.05).
+    # Area term: sign(0.5 - 0.15) * sigmoid' / N = 0.25 / 2 = 0.125 per logit.
+    assert logits.grad.tolist() == pytest.approx([0.05 + 0.125, -0.05 + 0.125])
+
+
+def test_sampled_generator_loss_prefers_the_draw_that_leaves_d_undecided():
+    # The draw showing patch 0 left D undecided (variance 0): a descent step raises P(patch 0).
+    logits = torch.zeros(2, requires_grad=True)
+    draws = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    log_prob = bernoulli_log_prob(logits.unsqueeze(0).expand(2, 2), draws).view(2, 1)
+    loss = sampled_generator_loss(log_prob, torch.tensor([[0.0], [0.2]]), torch.full((1, 2), 0.15), 0.15)
+    loss.backward()
+    assert logits.grad[0] < 0 < logits.grad[1]

@@ -33,7 +33,7 @@ def test_apply_mask_patch_and_pixel_forms_agree():
     assert torch.equal(by_patch[~erased], images[~erased])
 
 
-from mvt_fer.masking import (discriminator_view, inference_keep, random_patch_mask, straight_through_top_k,
+from mvt_fer.masking import (discriminator_view, inference_keep, random_patch_mask, sample_mask, straight_through_top_k,
                              top_k_mask)
 
 
@@ -77,3 +77,11 @@ def test_keep_grid_is_inference_keep_per_grid():
         flat = inference_keep(torch.from_numpy(mp.astype(np.float32)).reshape(3, 4), view, 0.25, hard)
         assert grid.shape == (3, 2, 2) and grid.dtype == np.float32
         assert np.array_equal(grid.reshape(3, 4), flat.numpy())
+
+
+def test_sample_mask_is_a_seeded_binary_draw_at_rate_mp():
+    mp = torch.tensor([[0.0, 0.2, 0.9, 1.0]]).expand(20000, 4)
+    a = sample_mask(mp, torch.Generator().manual_seed(3))
+    b = sample_mask(mp, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+    assert a.mean(0).tolist() == pytest.approx([0.0, 0.2, 0.9, 1.0], abs=0.01)

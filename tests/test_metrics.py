@@ -39,3 +39,18 @@ def test_off_face_share():
     assert M.off_face_share(erased, face) == pytest.approx(0.5)
     assert M.off_face_share(erased * 0.3, face) == pytest.approx(0.5)  # soft masks weigh by mass
     assert np.isnan(M.off_face_share(np.zeros((1, 2, 2)), face))
+
+
+def test_mask_hardness_separates_binary_masks_from_dimming():
+    binary = np.zeros((2, 4)); binary[:, 0] = 1
+    assert M.mask_hardness(binary) == 1.0
+    assert M.mask_hardness(np.full((2, 4), 0.25)) == 0.0
+    assert M.mask_hardness(np.array([[0.6, 0.2, 0.2, 0.0]])) == pytest.approx(0.6)
+
+
+def test_mask_specificity_is_zero_for_one_mask_for_all_and_about_one_for_random():
+    one = np.zeros((50, 36)); one[:, :5] = 1
+    assert M.mask_specificity(one) == 0.0
+    rng = np.random.default_rng(0)
+    random = (rng.random((500, 36)).argsort(1) < 5).astype(float)
+    assert M.mask_specificity(random) == pytest.approx(1.0, abs=0.05)

@@ -61,8 +61,14 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     assert set(result["per_class"]) <= {"neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"}
     assert set(result["subsets"]) <= {"occluded", "pose_gt30", "pose_gt45"} and result["subsets"]
     for out in ("plots/eval/confusion.png", "plots/eval/confusion.csv", "plots/train/curves.png",
-                "plots/train/curves.csv", "metrics/train.json", "metrics/prepare.json", "models/mvt.pt"):
+                "plots/train/curves.csv", "metrics/train.json", "metrics/prepare.json", "models/mvt.pt",
+                "models/mgn.pt", "metrics/mgn.json", "plots/mgn/curves.png", "plots/mgn/curves.csv",
+                "metrics/masks.json", "plots/masks/samples.png", "plots/masks/mean_mask.png", "data/masks/test.npy"):
         assert (work / out).is_file(), out
+    masks = json.loads((work / "metrics" / "masks.json").read_text())
+    assert set(masks["mask_area"]) == {"train", "val", "test"}
+    assert 0 <= masks["off_face_share"] <= 1 and 0 <= masks["off_face_share_random"] <= 1
+    assert 0 <= masks["mask_hardness"] <= 1 and masks["mask_specificity"] >= 0
 
     # Nothing changed: nothing reruns.
     again = _run(["dvc", "repro"], work, env)
@@ -73,9 +79,18 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     # A training param reruns training and evaluation, not prepare; metrics diff shows the change.
     exp = _run(["dvc", "exp", "run", "-S", "mvt.epochs=1"], work, env)
     assert "Running stage 'train_mvt'" in exp and "Running stage 'evaluate'" in exp
-    assert "Running stage 'prepare'" not in exp
+    for stage in ("prepare", "train_mgn", "masks"):
+        assert f"Running stage '{stage}'" not in exp
     diff = _run(["dvc", "metrics", "diff"], work, env)
     assert "metrics/train.json" in diff and "epochs" in diff
+
+    # mask_ratio is a dependency of train_mgn and everything after it, not of prepare.
+    _run(["git", "checkout", "-q", "--", "params.yaml"], work, env)
+    exp = _run(["dvc", "exp", "run", "-S", "mask_ratio=0.25"], work, env)
+    for stage in ("train_mgn", "masks", "train_mvt", "evaluate"):
+        assert f"Running stage '{stage}'" in exp
+    assert "Running stage 'prepare'" not in exp
+    assert json.loads((work / "metrics" / "masks.json").read_text())["mask_ratio"] == 0.25
 
     # Same params and seed: byte-identical metrics, recomputed from scratch.
     _run(["git", "checkout", "-q", "--", "params.yaml"], work, env)

@@ -33,3 +33,19 @@ def generator_loss(logits_generated: torch.Tensor, mp: torch.Tensor, mask_ratio:
     G is rewarded for views that leave D undecided, at the prescribed mask area.
     """
     return (prediction_variance(logits_generated) + mask_area_penalty(mp, mask_ratio)).mean()
+
+
+def sampled_generator_loss(log_prob: torch.Tensor, variance: torch.Tensor, mp: torch.Tensor,
+                           mask_ratio: float) -> torch.Tensor:
+    """Eq. 2 for binary masks drawn from G: L_G = E_{M ~ Bernoulli(Mp)}[var(softmax(D(v(x, M))))] + |M_avg - m|.
+
+    `log_prob` (S, B) is log P(M | Mp) of S draws per image (differentiable in G), `variance` (S, B) Eq. 3
+    of D's output on each draw's view (no gradient). The value is Eq. 2; the gradient of its first term
+    is the score-function estimate E[(var - b) * grad log P(M)], with b the mean over the same image's
+    draws. It measures what showing or hiding a patch actually does to D, where the gradient through
+    the soft mask only measures D's sensitivity to a patch's brightness.
+    """
+    variance = variance.detach().float()
+    advantage = variance - variance.mean(0, keepdim=True)
+    surrogate = (advantage * log_prob).mean()
+    return variance.mean() + surrogate - surrogate.detach() + mask_area_penalty(mp, mask_ratio).mean()

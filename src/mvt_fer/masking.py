@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def up(patch_mask, patch_size: int):
@@ -73,6 +74,17 @@ def straight_through_top_k(mp: torch.Tensor, k: int) -> torch.Tensor:
     whole image uniformly (a degenerate generator that Eq. 2 alone does not rule out).
     """
     return top_k_mask(mp.detach(), k) + mp - mp.detach()
+
+
+def sample_mask(mp: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A binary mask M ~ Bernoulli(Mp), drawn on the CPU generator so the stream does not depend on the device."""
+    u = torch.rand(mp.shape, generator=generator).to(mp.device)
+    return (u < mp.detach()).to(mp.dtype)
+
+
+def bernoulli_log_prob(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log P(mask | sigmoid(logits)), summed over the last dim: (..., N) -> (...)."""
+    return -F.binary_cross_entropy_with_logits(logits.float(), mask.float(), reduction="none").sum(-1)
 
 
 def inference_keep(mp: torch.Tensor, view: str, mask_ratio: float, hard: bool = False) -> torch.Tensor:

@@ -56,3 +56,27 @@ def off_face_share(erased: np.ndarray, face: np.ndarray) -> float:
     erased = np.asarray(erased, np.float64)
     total = erased.sum()
     return float((erased * (1 - np.asarray(face, np.float64))).sum() / total) if total else float("nan")
+
+
+def mask_hardness(erased: np.ndarray) -> float:
+    """Share of the erased mass carried by patches (or pixels) erased by half or more.
+
+    1.0 for a binary mask; near 0 for a degenerate generator that dims the whole image a little.
+    """
+    erased = np.asarray(erased, np.float64)
+    total = erased.sum()
+    return float(erased[erased >= 0.5].sum() / total) if total else float("nan")
+
+
+def mask_specificity(erased: np.ndarray, seed: int = 0) -> float:
+    """How much the masks differ from image to image, relative to random masks of the same values.
+
+    The mean absolute deviation of each image's mask (N, ...) from the mean mask, divided by the same
+    for the masks with every image's values shuffled across its positions. 0 for an image-independent
+    generator (the same mask for every image); about 1 for masks as varied as random ones.
+    """
+    erased = np.asarray(erased, np.float64).reshape(len(erased), -1)
+    shuffled = np.random.default_rng(seed).permuted(erased, axis=1)
+    spread = np.abs(erased - erased.mean(0)).mean()
+    baseline = np.abs(shuffled - shuffled.mean(0)).mean()
+    return float(spread / baseline) if baseline else float("nan")

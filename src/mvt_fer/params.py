@@ -45,6 +45,12 @@ class SyntheticParams(Section):
     noise: Fraction = Field(0.04, description="largest Gaussian pixel-noise std, share of the 0-255 range")
 
 
+class FerplusParams(Section):
+    valid_as: Literal["val", "train"] = Field(
+        "val", description="FER2013Valid as the validation split (val) or joined to the training split (train)"
+    )
+
+
 class PrepareParams(Section):
     root: Optional[str] = Field(None, description="raw data folder of the chosen dataset (unused for synthetic)")
     image_size: Annotated[int, Field(ge=16, le=1024)] = Field(48, description="side of the stored square images")
@@ -52,6 +58,7 @@ class PrepareParams(Section):
         0.0, description="share of train labels flipped at random (the clean label is kept)"
     )
     synthetic: SyntheticParams = SyntheticParams()
+    ferplus: FerplusParams = FerplusParams()
 
 
 class ModelParams(Section):
@@ -85,30 +92,32 @@ class MgnParams(Section):
 
     depth: PositiveInt = Field(6, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
     view: Literal["show", "hide"] = Field(
-        "hide", description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
+        "show", description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
         "hide = Mp marks important patches, D sees x*up(1-Mp)"
     )
-    d_warmup_epochs: NonNegativeInt = Field(6, description="epochs training D alone before G joins")
+    d_warmup_epochs: NonNegativeInt = Field(10, description="epochs training D alone before G joins")
     d_warmup_random: bool = Field(
-        False, description="warm D up on random-masked views too (Eq. 1 with the full image for G's view); "
-        "false: on full images only, which a ViT from scratch learns far sooner"
+        True, description="warm D up on random-masked views too (Eq. 1 with the full image for G's view); "
+        "false: on full images only"
     )
-    epochs: NonNegativeInt = Field(3, description="adversarial epochs, alternating D and G")
+    epochs: NonNegativeInt = Field(8, description="adversarial epochs, alternating D and G")
     d_steps_per_g_step: PositiveInt = Field(1, description="D updates between two G updates")
     batch_size: PositiveInt = Field(64, description="batch size")
     lr_d: PositiveFloat = Field(5e-4, description="peak AdamW learning rate of D")
-    lr_g: PositiveFloat = Field(5e-4, description="peak AdamW learning rate of G")
+    lr_g: PositiveFloat = Field(1e-3, description="peak AdamW learning rate of G")
     lr_gamma: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.93, description="exponential decay per epoch of both learning rates, after one epoch of linear warm-up"
     )
     weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay of both")
     temperature: PositiveFloat = Field(1.0, description="sigmoid temperature of G's output (lower = harder masks)")
-    straight_through: bool = Field(
-        False, description="D sees exactly the top mask_ratio share of patches by Mp (straight-through gradient); "
-        "false: the soft Mp itself"
+    estimator: Literal["sampled", "straight_through", "soft"] = Field(
+        "sampled", description="how D sees G's mask and G gets its gradient: sampled = binary masks drawn from "
+        "Bernoulli(Mp), score-function gradient; straight_through = exactly the top mask_ratio share by Mp, "
+        "gradient through D; soft = the soft Mp itself, gradient through D"
     )
+    samples: PositiveInt = Field(4, description="mask draws per image in a G step (sampled estimator)")
     num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
-    augment: AugmentParams = AugmentParams(color_jitter=0.0, random_erasing=0.0)
+    augment: AugmentParams = AugmentParams(shift=0.0, color_jitter=0.0, random_erasing=0.0)
 
 
 class MasksParams(Section):
@@ -126,9 +135,24 @@ class MvtParams(Section):
     )
     warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
     num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
-    use_masks: bool = Field(False, description="train and evaluate on MGN-masked images from data/masks "
+    use_masks: bool = Field(True, description="train and evaluate on MGN-masked images from data/masks "
                             "(false: the paper's baseline)")
     augment: AugmentParams = AugmentParams()
+
+
+class RelabelParams(Section):
+    """Dynamic relabeling (Eq. 6): from `start_epoch` on, a training label becomes argmax p when
+    P_max - P_gt > f(P_gt) + delta."""
+
+    enabled: bool = Field(False, description="relabel suspected wrong training labels during train_mvt")
+    fn: Literal["constant", "linear", "quadratic", "sigmoid"] = Field(
+        "sigmoid", description="f: constant (f = 0, SCN's rule), linear a*p, quadratic a*p^2, sigmoid a*sigmoid(b*(p-c))"
+    )
+    delta: NonNegativeFloat = Field(0.2, description="the lower limit of the threshold (SCN's and the paper's 0.2)")
+    start_epoch: NonNegativeInt = Field(10, description="first epoch (counting from 1) in which labels may change")
+    a: NonNegativeFloat = Field(1.0, description="scale of f")
+    b: NonNegativeFloat = Field(10.0, description="steepness of the sigmoid f")
+    c: Fraction = Field(0.5, description="midpoint of the sigmoid f")
 
 
 class EvaluateParams(Section):
@@ -137,7 +161,9 @@ class EvaluateParams(Section):
 
 class Params(Section):
     seed: NonNegativeInt = Field(0, description="seeds every random choice of every stage")
-    dataset: Literal["synthetic"] = Field("synthetic", description="which dataset prepare builds")
+    dataset: Literal["synthetic", "ferplus"] = Field(
+        "synthetic", description="which dataset prepare builds (all but synthetic read prepare.root)"
+    )
     mask_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.15, description="share of the image the mask generation network erases (m in Eq. 2)"
     )
@@ -146,6 +172,7 @@ class Params(Section):
     mgn: MgnParams = MgnParams()
     masks: MasksParams = MasksParams()
     mvt: MvtParams = MvtParams()
+    relabel: RelabelParams = RelabelParams()
     evaluate: EvaluateParams = EvaluateParams()
 
     @model_validator(mode="after")
@@ -155,6 +182,8 @@ class Params(Section):
                 f"model.img_size: {self.model.img_size} differs from prepare.image_size "
                 f"{self.prepare.image_size}; leave it unset or make them equal"
             )
+        if self.dataset != "synthetic" and self.prepare.root is None:
+            raise ValueError(f"prepare.root: dataset {self.dataset} needs the folder of its raw data")
         if self.model.depth is not None and self.mgn.depth > self.model.depth:
             raise ValueError(f"mgn.depth: {self.mgn.depth} exceeds the backbone's {self.model.depth} blocks (model.depth)")
         return self

@@ -98,12 +98,22 @@ def mask_grid(images: np.ndarray, keep: np.ndarray, patch_size: int, path: str |
     _save(fig, path)
 
 
-def mean_mask(keep: np.ndarray, patch_size: int, path: str | Path, title: str = "") -> None:
-    """The mean erased share of every pixel over a set of images."""
+def mean_mask(keep: np.ndarray, patch_size: int, path: str | Path, title: str = "",
+              images: np.ndarray | None = None) -> None:
+    """The mean erased share of every pixel over a set of images; beside the mean image when given."""
     from .masking import up
 
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
-    im = ax.imshow(1 - up(keep.mean(0), patch_size), cmap="magma", vmin=0)
+    erased = 1 - up(np.asarray(keep, np.float64).mean(0), patch_size)
+    panels = 1 if images is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.2), squeeze=False)
+    if images is not None:
+        axes[0, 0].imshow(np.asarray(images, np.float64).mean(0).astype(np.uint8))
+        axes[0, 0].set_title("mean image", fontsize=9)
+        axes[0, 0].axis("off")
+    ax = axes[0, -1]
+    if images is not None:  # the erased share over the mean image, where it falls on the face
+        ax.imshow(np.asarray(images, np.float64).mean((0, 3)), cmap="gray")
+    im = ax.imshow(erased, cmap="magma", vmin=0, alpha=0.65 if images is not None else 1.0)
     fig.colorbar(im, ax=ax, label="erased share")
     ax.axis("off")
     ax.set_title(title, fontsize=9)

@@ -13,8 +13,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
-from ..losses import discriminator_loss, generator_loss
-from ..masking import as_grid, discriminator_view, random_patch_mask, straight_through_top_k
+from ..losses import discriminator_loss, generator_loss, prediction_variance, sampled_generator_loss
+from ..masking import (as_grid, bernoulli_log_prob, discriminator_view, random_patch_mask, sample_mask,
+                       straight_through_top_k)
 from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from .evaluate import inference_batches, make_loader
@@ -36,15 +37,36 @@ def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev
 
 
 def generated_view(images: torch.Tensor, mp: torch.Tensor, G: MaskGenerator, view: str, mask_ratio: float,
-                   straight_through: bool) -> torch.Tensor:
-    """v(x, Mp): D's view through G's mask, soft or as its straight-through top-k."""
-    mask = straight_through_top_k(mp, int(round(mask_ratio * mp.shape[-1]))) if straight_through else mp
+                   estimator: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """v(x, Mp): D's view through G's mask, as `mgn.estimator` reads Mp: the soft Mp itself, its
+    straight-through top-k, or a binary draw M ~ Bernoulli(Mp)."""
+    if estimator == "straight_through":
+        mask = straight_through_top_k(mp, int(round(mask_ratio * mp.shape[-1])))
+    elif estimator == "sampled":
+        mask = sample_mask(mp, generator)
+    else:
+        mask = mp
     return discriminator_view(images, mask, view, G.patch_size, G.grid)
+
+
+def generator_step_loss(G: MaskGenerator, D: MaskedClassifier, images: torch.Tensor, view: str, mask_ratio: float,
+                        estimator: str, samples: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_G (Eq. 2) of one batch, differentiable in G (D frozen by the caller); returns (loss, Mp)."""
+    logits = G.logits(images)
+    mp = torch.sigmoid(logits / G.temperature)
+    if estimator != "sampled":
+        return generator_loss(D(generated_view(images, mp, G, view, mask_ratio, estimator)), mp, mask_ratio), mp
+    draws = sample_mask(mp.repeat(samples, 1), generator)
+    with torch.no_grad():
+        views = discriminator_view(images.repeat(samples, 1, 1, 1), draws, view, G.patch_size, G.grid)
+        variance = prediction_variance(D(views)).view(samples, -1)
+    log_prob = bernoulli_log_prob(logits.repeat(samples, 1) / G.temperature, draws).view(samples, -1)
+    return sampled_generator_loss(log_prob, variance, mp, mask_ratio), mp
 
 
 @torch.inference_mode()
 def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, labels: np.ndarray, view: str,
-                mask_ratio: float, straight_through: bool, batch_size: int, dev: torch.device, seed: int) -> dict:
+                mask_ratio: float, estimator: str, batch_size: int, dev: torch.device, seed: int) -> dict:
     """D's accuracy on full, random-masked and generated-masked views of `dataset`, and mean(Mp)."""
     G.eval(), D.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -58,7 +80,7 @@ def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, la
             views = {
                 "full": images,
                 "random": discriminator_view(images, r, view, G.patch_size, G.grid),
-                "generated": generated_view(images, mp, G, view, mask_ratio, straight_through),
+                "generated": generated_view(images, mp, G, view, mask_ratio, estimator, gen),
             }
             for name, v in views.items():
                 hits[name] += (D(v).argmax(-1) == y).sum().item()
@@ -126,7 +148,7 @@ def fit_mgn(
                     loss_d = F.cross_entropy(logits_first.float(), y)
                 else:
                     first_view = images if warmup else generated_view(images, mp, G, view, mask_ratio,
-                                                                      p.straight_through)
+                                                                      p.estimator, masks_rng)
                     random_view = discriminator_view(images, r, view, patch, grid)
                     logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
                     loss_d = discriminator_loss(logits_first, logits_random, y)
@@ -148,9 +170,8 @@ def fit_mgn(
                 G.train(), D.eval()
                 D.requires_grad_(False)
                 with autocast(dev):
-                    mp_g = G(images)
-                    v = generated_view(images, mp_g, G, view, mask_ratio, p.straight_through)
-                    loss_g = generator_loss(D(v), mp_g, mask_ratio)
+                    loss_g, _ = generator_step_loss(G, D, images, view, mask_ratio, p.estimator, p.samples,
+                                                    masks_rng)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
@@ -171,7 +192,7 @@ def fit_mgn(
             "train_d_acc_generated": d_hits["generated"] / seen if not warmup else float("nan"),
         }
         if monitor is not None:
-            scores = score_views(G, D, *monitor, view, mask_ratio, p.straight_through, p.batch_size * 2, dev, seed)
+            scores = score_views(G, D, *monitor, view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
             record |= {f"val_{k}": v for k, v in scores.items()}
         history.append(record)
         summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())

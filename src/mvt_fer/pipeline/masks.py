@@ -37,21 +37,31 @@ def masks(p: Params) -> None:
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
     for split, keep in keeps.items():
         result["mask_area"][split] = round(float(1 - keep.mean()), 6)
-    quality_split = "test" if "test" in store.splits else store.splits[-1]
-    face = store.face(quality_split)
+    split = "test" if "test" in store.splits else store.splits[-1]
+    erased = 1 - keeps[split]
+    # Degenerate generators show here: uniform dimming has hardness near 0, one mask for all images
+    # has specificity 0 (DESIGN, "Mask semantics").
+    result |= {"quality_split": split, "mask_hardness": round(M.mask_hardness(erased), 6),
+               "mask_specificity": round(M.mask_specificity(erased, p.seed), 6)}
+    face = store.face(split)
     if face is not None:
-        keep = keeps[quality_split]
         # The random baseline: each image's own patch values in a random order (same area, random place).
-        rng = np.random.default_rng(p.seed)
-        shuffled = rng.permuted(keep.reshape(len(keep), -1), axis=1).reshape(keep.shape)
-        result["off_face_share"] = round(M.off_face_share(1 - up(keep, G.patch_size), face), 6)
-        result["off_face_share_random"] = round(M.off_face_share(1 - up(shuffled, G.patch_size), face), 6)
-        result["quality_split"] = quality_split
+        shuffled = np.random.default_rng(p.seed).permuted(erased.reshape(len(erased), -1), axis=1)
+        result["off_face_share"] = round(M.off_face_share(up(erased, G.patch_size), face), 6)
+        result["off_face_share_random"] = round(
+            M.off_face_share(up(shuffled.reshape(erased.shape), G.patch_size), face), 6)
+        # And the best an image-independent mask of the same area does: the mean mask on every image.
+        fixed = np.broadcast_to(erased.mean(0), erased.shape)
+        result["off_face_share_mean_mask"] = round(M.off_face_share(up(fixed, G.patch_size), face), 6)
     write_json(METRICS / "masks.json", result)
-    split = quality_split
     k = min(p.masks.samples, len(keeps[split]))
     plots.mask_grid(np.asarray(store.images(split)[:k]), keeps[split][:k], G.patch_size,
                     PLOTS / "masks" / "samples.png", title=f"{split}: images and MGN-masked inputs ({view})")
-    print(f"masks: erased area {result['mask_area']}"
-          + (f", off-face share {result['off_face_share']:.3f} (random {result['off_face_share_random']:.3f})"
+    plots.mean_mask(keeps[split], G.patch_size, PLOTS / "masks" / "mean_mask.png",
+                    title=f"{store.meta['dataset']} {split}: mean erased share (m={ratio})",
+                    images=store.images(split))
+    print(f"masks: erased area {result['mask_area']}, hardness {result['mask_hardness']:.3f}, "
+          f"specificity {result['mask_specificity']:.3f}"
+          + (f", off-face share {result['off_face_share']:.3f} (random {result['off_face_share_random']:.3f}, "
+             f"mean mask {result['off_face_share_mean_mask']:.3f})"
              if "off_face_share" in result else ""), flush=True)

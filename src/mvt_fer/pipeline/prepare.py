@@ -1,10 +1,10 @@
-"""Stage `prepare`: the chosen dataset (now the built-in synthetic one) -> the prepared store."""
+"""Stage `prepare`: the chosen dataset -> the prepared store, and what was kept and dropped."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data import synthetic
+from ..data import ferplus, synthetic
 from ..data.noise import inject_label_noise
 from ..data.store import SplitData, write_store
 from ..io import write_json
@@ -12,12 +12,10 @@ from ..params import Params
 from .paths import METRICS, PREPARED
 
 
-def prepare(p: Params) -> None:
-    """Build the prepared store of `p.dataset`, injecting `prepare.noise_rate` label noise on train."""
+def _synthetic(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
     s = p.prepare.synthetic
-    sizes = {"train": s.n_train, "val": s.n_val, "test": s.n_test}
-    splits = {}
-    for name, n in sizes.items():
+    splits, report = {}, {}
+    for name, n in {"train": s.n_train, "val": s.n_val, "test": s.n_test}.items():
         if n == 0:
             continue
         g = synthetic.generate_split(p.seed, name, n, p.prepare.image_size, s)
@@ -30,8 +28,26 @@ def prepare(p: Params) -> None:
             face=g.face,
             extra={"yaw": np.round(g.yaw, 3)},
         )
-        print(f"prepare: {name}: {n} synthetic images", flush=True)
-    classes = list(synthetic.CLASSES)
+        report[name] = {"kept": n, "dropped": {}}
+    return list(synthetic.CLASSES), splits, report
+
+
+def _ferplus(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
+    read, report = ferplus.read_ferplus(p.prepare.root, p.prepare.image_size, p.prepare.ferplus.valid_as)
+    splits = {name: SplitData(images=s.images, labels=s.labels, clean_labels=s.labels, sources=s.sources)
+              for name, s in read.items()}
+    return list(ferplus.CLASSES), splits, report
+
+
+ADAPTERS = {"synthetic": _synthetic, "ferplus": _ferplus}
+
+
+def prepare(p: Params) -> None:
+    """Build the prepared store of `p.dataset`, injecting `prepare.noise_rate` label noise on train."""
+    classes, splits, report = ADAPTERS[p.dataset](p)
+    for name, r in report.items():
+        dropped = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
+        print(f"prepare: {p.dataset} {name}: kept {r['kept']}, dropped {dropped}", flush=True)
     train = splits["train"]
     rng = np.random.default_rng([p.seed, 0xB0B])  # a stream of its own: noise never shifts the images
     train.labels = inject_label_noise(train.clean_labels, p.prepare.noise_rate, len(classes), rng)
@@ -43,8 +59,7 @@ def prepare(p: Params) -> None:
             "dataset": p.dataset,
             "classes": classes,
             "kept": {name: int(len(sd.labels)) for name, sd in splits.items()},
-            "dropped": {},
+            "dropped": {name: r["dropped"] for name, r in report.items() if r["dropped"]},
             "label_noise": {"rate": p.prepare.noise_rate, "flipped": flipped},
         },
     )
-

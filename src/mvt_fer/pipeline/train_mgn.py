@@ -32,7 +32,7 @@ def train_mgn(p: Params) -> None:
     print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
           f"{len(train_set)} images, device {dev}", flush=True)
     history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor))
-    meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.straight_through}
+    meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.estimator != "soft"}
     save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, meta)
     write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))
     plots.mgn_curves(history, PLOTS / "mgn" / "curves.png")

@@ -1,7 +1,6 @@
-"""The mask generation network's stages, run as the CLI runs them, on the shrunken configuration.
-
-train_mgn and masks are not in dvc.yaml yet (issue 3), so this drives the stage scripts directly:
-prepare -> train_mgn -> masks -> train_mvt (with masks) -> evaluate.
+"""The five stage scripts run one after another as the CLI runs them, on the shrunken configuration with
+masks on: prepare -> train_mgn -> masks -> train_mvt (with masks) -> evaluate. (test_pipeline_dvc.py drives
+the same DAG through DVC.)
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     assert {"loss_d", "loss_g", "mean_mp", "val_d_acc_random", "val_d_acc_generated"} <= set(mgn)
 
     masks = json.loads((tmp_path / "metrics" / "masks.json").read_text())
-    # 16 patches at 32 px / patch 8: round(0.25 * 16) = 4 erased in hide mode, exactly 0.25.
+    # 16 patches at 32 px / patch 8: round(0.25 * 16) = 4 erased by the hard inference mask, exactly 0.25.
     assert masks["mask_area"] == {"train": 0.25, "val": 0.25, "test": 0.25}
     assert 0 <= masks["off_face_share"] <= 1 and 0 <= masks["off_face_share_random"] <= 1
 

@@ -1,0 +1,87 @@
+"""The FERPlus adapter: majority vote as FERPlus's reference code, the folder layout, bad rows, real data."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA
+from mvt_fer.data import ferplus
+from mvt_fer.errors import UserError
+
+#          neu hap sur sad ang dis fea con unk NF
+VOTES = [
+    [4, 0, 0, 1, 3, 2, 0, 0, 0, 0],  # single vote dropped: 4 of 9 -> no majority
+    [6, 0, 1, 1, 0, 0, 0, 0, 2, 0],  # 6 of 8 -> neutral
+    [0, 0, 0, 0, 0, 0, 0, 0, 10, 0],  # unknown wins
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face
+    [0, 1, 1, 1, 1, 1, 1, 1, 1, 1],  # all single votes: nothing left
+    [0, 0, 0, 0, 0, 0, 0, 5, 4, 0],  # contempt 5 of 9
+    [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],  # a tie is no majority
+]
+
+
+def test_majority_vote_follows_the_reference_rule():
+    labels, reasons = ferplus.majority_vote(np.array(VOTES))
+    assert labels.tolist() == [-1, 0, -1, -1, -1, 7, -1]
+    assert reasons.tolist() == ["no_majority", "", "unknown", "not_a_face", "no_majority", "", "no_majority"]
+
+
+def _write_folder(folder, rows, images=True):
+    folder.mkdir(parents=True)
+    lines = []
+    for i, votes in enumerate(rows):
+        name = f"fer{i:07d}.png"
+        lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
+        if images:
+            cv2.imwrite(str(folder / name), np.full((48, 48), 10 * i, np.uint8))
+    (folder / "label.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_read_split_counts_every_drop_and_makes_three_channels(tmp_path):
+    folder = tmp_path / "FER2013Train"
+    _write_folder(folder, VOTES + [[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 2)
+    (folder / "fer0000008.png").unlink()  # a listed image that is missing
+    (folder / "fer0000001.png").write_bytes(b"not a png")  # and one that is corrupt
+    split = ferplus.read_split(folder, 32)
+    assert split.images.shape == (2, 32, 32, 3) and split.images.dtype == np.uint8
+    assert split.labels.tolist() == [7, 0]
+    assert split.sources == ["FER2013Train/fer0000005.png", "FER2013Train/fer0000007.png"]
+    assert dict(split.dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1,
+                                   "image_unreadable": 1}
+    assert (split.images[1] == split.images[1][..., :1]).all()  # grey stays grey in all three channels
+
+
+def test_bad_vote_row_names_file_and_line(tmp_path):
+    folder = tmp_path / "FER2013Valid"
+    _write_folder(folder, [VOTES[1], VOTES[1]], images=False)
+    text = (folder / "label.csv").read_text().splitlines()
+    text[1] = text[1].replace(",6,", ",x,")
+    (folder / "label.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(UserError, match=r"label.csv: line 2: vote counts"):
+        ferplus.read_split(folder, 48)
+
+
+def test_missing_root_and_missing_label_file(tmp_path):
+    with pytest.raises(UserError, match="prepare.root"):
+        ferplus.read_ferplus(tmp_path / "nowhere", 48, "val")
+    with pytest.raises(UserError, match="FER2013Train/label.csv: missing"):
+        ferplus.read_ferplus(tmp_path, 48, "val")
+
+
+def test_valid_joins_train_on_request(tmp_path):
+    for folder, n in (("FER2013Train", 3), ("FER2013Valid", 2), ("FER2013Test", 1)):
+        _write_folder(tmp_path / folder, [VOTES[1]] * n)
+    splits, report = ferplus.read_ferplus(tmp_path, 48, "train")
+    assert sorted(splits) == ["test", "train"] and len(splits["train"].labels) == 5
+    assert report["val"]["kept"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "ferplus").is_dir(), reason="no FERPlus data in ../shared/data")
+def test_real_ferplus_keeps_the_documented_counts():
+    splits, report = ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val")
+    assert report["train"]["kept"] == 25045 and report["val"]["kept"] == 3191
+    assert splits["test"].images.shape[1:] == (48, 48, 3)
+    assert set(np.unique(splits["train"].labels)) == set(range(8))

@@ -1,0 +1,64 @@
+"""Dynamic relabeling (Eq. 5-6): threshold functions, the rule on hand-made rows, the label store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mvt_fer.params import RelabelParams
+from mvt_fer.relabel import LabelStore, relabel_decisions, relabel_quality, threshold
+
+FNS = ("constant", "linear", "quadratic", "sigmoid")
+
+
+@pytest.mark.parametrize("fn", FNS)
+def test_each_threshold_is_nonnegative_nondecreasing_and_at_least_delta(fn):
+    r = RelabelParams(fn=fn)
+    p = torch.linspace(0, 1, 101)
+    t = threshold(p, r)
+    assert (t >= r.delta - 1e-7).all()
+    assert (t[1:] - t[:-1] >= -1e-7).all()
+
+
+def test_threshold_values():
+    p = torch.tensor([0.0, 0.5, 1.0])
+    assert threshold(p, RelabelParams(fn="constant", delta=0.2)).tolist() == pytest.approx([0.2, 0.2, 0.2])
+    assert threshold(p, RelabelParams(fn="linear", a=0.4)).tolist() == pytest.approx([0.2, 0.4, 0.6])
+    assert threshold(p, RelabelParams(fn="quadratic", a=0.4)).tolist() == pytest.approx([0.2, 0.3, 0.6])
+    assert threshold(p, RelabelParams(fn="sigmoid", a=0.4, b=10, c=0.5))[1].item() == pytest.approx(0.4)
+
+
+def test_rule_on_hand_made_rows():
+    probs = torch.tensor([
+        [0.70, 0.10, 0.20],  # given 0 is the max: never changes
+        [0.05, 0.80, 0.15],  # P_gt 0.05, P_max 0.8: every f relabels (gap 0.75)
+        [0.30, 0.60, 0.10],  # P_gt 0.3, gap 0.3: constant (0.2) relabels; linear a=1 needs 0.5: does not
+        [0.15, 0.30, 0.55],  # gap 0.4 at P_gt 0.15: constant and linear (0.35) relabel to 2
+    ])
+    labels = torch.tensor([0, 0, 0, 0])
+    assert relabel_decisions(probs, labels, RelabelParams(fn="constant")).tolist() == [0, 1, 1, 2]
+    assert relabel_decisions(probs, labels, RelabelParams(fn="linear", a=1.0)).tolist() == [0, 1, 0, 2]
+    assert relabel_decisions(probs, labels, RelabelParams(fn="quadratic", a=1.0)).tolist() == [0, 1, 1, 2]
+
+
+def test_label_store_persists_logs_and_allows_a_second_change():
+    store = LabelStore(labels=np.array([0, 1, 2, 0]), clean=np.array([1, 1, 2, 0]))
+    probs = np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0]])
+    assert store.apply(3, np.array([0, 1]), np.array([1, 1]), probs) == 1  # sample 1 unchanged
+    assert store.labels.tolist() == [1, 1, 2, 0]
+    assert store.log == [{"epoch": 3, "index": 0, "old": 0, "new": 1, "clean": 1, "p_gt": 0.1, "p_max": 0.9}]
+    assert store.epoch_stats(3) == {"count": 1, "precision": 1.0, "recall": 1.0}
+    store.apply(4, np.array([0]), np.array([2]), np.array([[0.0, 0.3, 0.7]]))  # relabeled again later
+    assert store.labels[0] == 2 and len(store.log) == 2
+    assert store.epoch_stats(4) == {"count": 1, "precision": 0.0, "recall": 0.0}
+
+
+def test_precision_and_recall_arithmetic():
+    clean = np.array([0, 1, 2, 3, 4])
+    labels = np.array([0, 1, 0, 0, 4])  # samples 2, 3 were noisy (noise flipped them to 0) ...
+    noisy = np.array([False, False, True, True, True])  # ... and 4 was noisy but has been restored
+    changes = [{"new": 4, "clean": 4}, {"new": 0, "clean": 1}, {"new": 3, "clean": 3}, {"new": 2, "clean": 0}]
+    assert relabel_quality(changes, labels, clean, noisy) == {"precision": 0.5, "recall": pytest.approx(1 / 3, abs=1e-6)}
+    assert relabel_quality([], labels, clean, noisy) == {"recall": pytest.approx(1 / 3, abs=1e-6)}
+    assert relabel_quality(changes, labels, clean, np.zeros(5, bool)) == {}
