@@ -63,7 +63,8 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     for out in ("plots/eval/confusion.png", "plots/eval/confusion.csv", "plots/train/curves.png",
                 "plots/train/curves.csv", "metrics/train.json", "metrics/prepare.json", "models/mvt.pt",
                 "models/mgn.pt", "metrics/mgn.json", "plots/mgn/curves.png", "plots/mgn/curves.csv",
-                "metrics/masks.json", "plots/masks/samples.png", "plots/masks/mean_mask.png", "data/masks/test.npy"):
+                "metrics/masks.json", "plots/masks/samples.png", "plots/masks/mean_mask.png", "data/masks/test.npy",
+                "logs/relabel.csv", "plots/relabel/thresholds.png"):
         assert (work / out).is_file(), out
     masks = json.loads((work / "metrics" / "masks.json").read_text())
     assert set(masks["mask_area"]) == {"train", "val", "test"}

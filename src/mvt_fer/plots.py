@@ -116,5 +116,24 @@ def mean_mask(keep: np.ndarray, patch_size: int, path: str | Path, title: str = 
     im = ax.imshow(erased, cmap="magma", vmin=0, alpha=0.65 if images is not None else 1.0)
     fig.colorbar(im, ax=ax, label="erased share")
     ax.axis("off")
-    ax.set_title(title, fontsize=9)
+    ax.set_title("mean erased share" if images is not None else "", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def threshold_functions(r, path: str | Path) -> None:
+    """The paper's Fig. 5a: the relabeling threshold f(P_gt) + delta of each f, the configured one bold."""
+    import torch
+
+    from .relabel import threshold
+
+    p = torch.linspace(0, 1, 201)
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for fn in ("constant", "linear", "quadratic", "sigmoid"):
+        ax.plot(p, threshold(p, r.model_copy(update={"fn": fn})), lw=2.4 if fn == r.fn else 1.2, label=fn)
+    ax.set_xlabel("P_gt")
+    ax.set_ylabel("f(P_gt) + delta")
+    ax.set_title(f"relabel thresholds (delta={r.delta}, a={r.a}, b={r.b}, c={r.c})", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     _save(fig, path)

@@ -10,6 +10,7 @@ from mvt_fer.engine.train import fit_classifier, warmup_exp_decay
 from mvt_fer.errors import UserError
 from mvt_fer.models import create_classifier
 from mvt_fer.params import AugmentParams, ModelParams, MvtParams
+from mvt_fer.relabel import LabelStore
 
 MODEL = ModelParams(patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -39,7 +40,7 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0)):
     p = MvtParams(epochs=epochs, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=num_workers,
                   augment=augment)
     ds = ImageDataset(images, train_transform(p.augment))
-    history = fit_classifier(model, ds, labels, p, seed, torch.device("cpu"),
+    history = fit_classifier(model, ds, LabelStore(labels.numpy(), labels.numpy()), p, seed, torch.device("cpu"),
                              {"train": (ImageDataset(images), labels.numpy())})
     return model, history
 

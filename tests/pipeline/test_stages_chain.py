@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
-    params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25})
+    params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25, "prepare": {"noise_rate": 0.3},
+                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
         proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
@@ -46,6 +48,15 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     for png in ("plots/masks/samples.png", "plots/mgn/curves.png", "plots/eval/confusion.png"):
         assert (tmp_path / png).stat().st_size > 1000
     assert json.loads((tmp_path / "metrics" / "eval.json").read_text())["n"] == 42
+
+    # Relabeling was on from epoch 1 with a zero threshold over 30% injected noise: its log and metrics.
+    train = json.loads((tmp_path / "metrics" / "train.json").read_text())
+    log = pd.read_csv(tmp_path / "logs" / "relabel.csv")
+    assert list(log.columns) == ["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]
+    assert train["relabel"]["count"] == len(log) > 0
+    assert 0 <= train["relabel"]["precision"] <= 1 and 0 <= train["relabel"]["recall"] <= 1
+    assert ((log["p_max"] - log["p_gt"]) > 0).all() and (log["old"] != log["new"]).all()
+    assert (tmp_path / "plots" / "relabel" / "thresholds.png").stat().st_size > 1000
 
 
 def test_stale_masks_are_refused(tmp_path, tiny_params):

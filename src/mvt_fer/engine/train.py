@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..params import MvtParams
+from ..params import MvtParams, RelabelParams
+from ..relabel import LabelStore, relabel_decisions
 from .evaluate import make_loader, predict
 from .runtime import autocast, to_device
 
@@ -38,18 +39,21 @@ def warmup_exp_decay(steps_per_epoch: int, warmup_epochs: int, gamma: float):
 def fit_classifier(
     model: torch.nn.Module,
     train_set: Dataset,
-    labels: torch.Tensor,
+    labels: LabelStore,
     p: MvtParams,
     seed: int,
     dev: torch.device,
     monitor: dict[str, tuple[Dataset, np.ndarray]] | None = None,
     eval_batch_size: int = 256,
+    relabel: RelabelParams | None = None,
 ) -> list[dict]:
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row).
 
-    The loop owns `labels`: later modules (relabeling) change it between epochs. After every epoch the
-    model is scored on each `monitor` set (name -> (dataset, true labels)) for the training curves.
-    Returns one record per epoch.
+    The loop owns the label store, never the DataLoader's workers (their copies would silently drop
+    changes). With `relabel.enabled`, from epoch `relabel.start_epoch` on every batch's predictions may
+    change its samples' labels (Eq. 6); a change holds in later epochs until the sample is relabeled
+    again. After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels))
+    for the training curves. Returns one record per epoch.
     """
     model.to(dev)
     generator = torch.Generator()
@@ -69,10 +73,11 @@ def fit_classifier(
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[0]["lr"]
+        relabeling = relabel is not None and relabel.enabled and epoch + 1 >= relabel.start_epoch
         bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}/{p.epochs}", leave=False, disable=None)
         for batch in bar:
             images, keep, index = to_device(batch, dev)
-            targets = labels[index].to(dev)
+            targets = torch.from_numpy(labels.labels[index.cpu().numpy()]).to(dev)
             with autocast(dev):
                 logits = model(images, keep)
                 loss = F.cross_entropy(logits.float(), targets)
@@ -85,8 +90,14 @@ def fit_classifier(
             loss_sum += loss.item() * len(targets)
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += len(targets)
+            if relabeling:
+                probs = logits.detach().float().softmax(-1)
+                new = relabel_decisions(probs, targets, relabel)
+                labels.apply(epoch + 1, index.cpu().numpy(), new.cpu().numpy(), probs.cpu().numpy())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        if relabel is not None and relabel.enabled:
+            record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
         for name, (dataset, truth) in (monitor or {}).items():
             probs = predict(model, dataset, eval_batch_size, dev)
             record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())

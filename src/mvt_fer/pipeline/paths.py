@@ -16,6 +16,7 @@ PREPARED = Path("data/prepared")
 MASKS = Path("data/masks")
 MGN_MODEL = Path("models/mgn.pt")
 MVT_MODEL = Path("models/mvt.pt")
+RELABEL_LOG = Path("logs/relabel.csv")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 

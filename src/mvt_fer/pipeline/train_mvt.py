@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import torch
 
 from .. import plots
 from ..data.dataset import ImageDataset
@@ -14,7 +13,8 @@ from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
-from .paths import METRICS, MVT_MODEL, PLOTS, classifier_keep, open_store
+from ..relabel import LabelStore, relabel_quality
+from .paths import METRICS, MVT_MODEL, PLOTS, RELABEL_LOG, classifier_keep, open_store
 
 
 def train_mvt(p: Params) -> None:
@@ -29,7 +29,7 @@ def train_mvt(p: Params) -> None:
         return ImageDataset(store.images(split), transform, classifier_keep(p, store, split), model.patch_size)
 
     train_set = dataset("train", train_transform(p.mvt.augment))
-    labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
+    labels = LabelStore(rows["label"].to_numpy(), rows["clean_label"].to_numpy())
     monitor = {
         split: (dataset(split), store.rows(split)["label"].to_numpy())
         for split in ("val", "test")
@@ -38,14 +38,18 @@ def train_mvt(p: Params) -> None:
     print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) "
           f"on {len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}", flush=True)
     history = pd.DataFrame(
-        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size)
+        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel)
     )
     save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size)
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")
+    log = pd.DataFrame(labels.log, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"])
+    write_csv(RELABEL_LOG, log)
+    plots.threshold_functions(p.relabel, PLOTS / "relabel" / "thresholds.png")
     last = history.iloc[-1]
-    write_json(
-        METRICS / "train.json",
-        {k: round(float(last[k]), 6) for k in history.columns if k != "epoch"} | {"epochs": int(last["epoch"])},
-    )
+    summary = {k: round(float(last[k]), 6) for k in ("lr", "train_loss", "train_acc", "val_acc", "test_acc") if k in last}
+    summary["epochs"] = int(last["epoch"])
+    if p.relabel.enabled:
+        summary["relabel"] = {"count": len(log)} | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy)
+    write_json(METRICS / "train.json", summary)
 

@@ -1,0 +1,61 @@
+"""Relabeling inside the training loop: the loop's label store, not the workers' copies, holds the changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mvt_fer.data.dataset import ImageDataset
+from mvt_fer.data.transforms import train_transform
+from mvt_fer.engine.runtime import seed_everything
+from mvt_fer.engine.train import fit_classifier
+from mvt_fer.models import create_classifier
+from mvt_fer.params import AugmentParams, ModelParams, MvtParams, RelabelParams
+from mvt_fer.relabel import LabelStore
+
+MODEL = ModelParams(patch_size=8, embed_dim=32, depth=2, num_heads=2)
+
+
+def _run(num_workers: int, relabel: RelabelParams, epochs: int = 3):
+    rng = np.random.default_rng(0)
+    clean = np.arange(48) % 2
+    images = rng.integers(0, 60, (48, 16, 16, 3), dtype=np.uint8)
+    for i, y in enumerate(clean):
+        images[i, :, y * 8:(y + 1) * 8] += 150
+    noisy = clean.copy()
+    noisy[:12] = 1 - noisy[:12]  # a quarter of the labels flipped
+    store = LabelStore(noisy, clean)
+    seed_everything(0)
+    model = create_classifier(MODEL, 2, 16)
+    p = MvtParams(epochs=epochs, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=num_workers,
+                  augment=AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0))
+    history = fit_classifier(model, ImageDataset(images, train_transform(p.augment)), store, p, 0,
+                             torch.device("cpu"), relabel=relabel)
+    return store, history
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_changes_persist_across_epochs_and_replay_from_the_log(num_workers):
+    # delta 0, f = 0: every sample whose prediction disagrees with its label is relabeled: many changes.
+    store, history = _run(num_workers, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1))
+    assert len(store.log) > 0 and {e["epoch"] for e in store.log} <= {1, 2, 3}
+    replay = (np.arange(48) % 2).copy()
+    replay[:12] = 1 - replay[:12]
+    for e in store.log:  # each change starts from the label the previous changes left
+        assert replay[e["index"]] == e["old"]
+        replay[e["index"]] = e["new"]
+    assert (replay == store.labels).all()
+    assert [h["relabel_count"] for h in history] == [sum(e["epoch"] == k for e in store.log) for k in (1, 2, 3)]
+
+
+def test_same_seed_same_relabels_with_workers():
+    r = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=2)
+    a, _ = _run(2, r)
+    b, _ = _run(2, r)
+    assert a.log == b.log and min(e["epoch"] for e in a.log) >= 2
+
+
+def test_disabled_changes_nothing():
+    store, history = _run(0, RelabelParams(enabled=False, delta=0.0, start_epoch=1), epochs=2)
+    assert store.log == [] and "relabel_count" not in history[0]
