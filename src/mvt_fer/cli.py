@@ -58,3 +58,42 @@ app = typer.Typer(
 )
 for _fn in (pipeline.prepare, pipeline.train_mgn, pipeline.masks, pipeline.train_mvt, pipeline.evaluate):
     app.command(_fn.__name__.replace("_", "-"))(stage_command(_fn))
+
+ablation_app = typer.Typer(help="The paper's ablation (Tables 1-3) at CPU scale, as DVC experiments.",
+                           no_args_is_help=True)
+app.add_typer(ablation_app, name="ablation")
+
+
+@ablation_app.command("run")
+def ablation_run(
+    seeds: int = typer.Option(3, min=1, help="seeds 0..N-1; each seed is a whole pipeline (data, MGN, classifier)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the dvc exp run commands, run nothing"),
+) -> None:
+    """Run the ablation grid with `dvc exp run`, one experiment at a time, resuming where it stopped."""
+    from . import ablation
+
+    points = ablation.grid(range(seeds))
+    if dry_run:
+        for point in points:
+            typer.echo(" ".join(ablation.exp_command(point)))
+        return
+    try:
+        ablation.run(points)
+        ablation.report()
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+@ablation_app.command("report")
+def ablation_report() -> None:
+    """Tables (mean ± std over seeds) and test-accuracy curves from results/ablation/runs.jsonl."""
+    from . import ablation
+
+    try:
+        tables = ablation.report()
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    for name, table in tables.items():
+        typer.echo(f"{name}\n{table.to_string(index=False)}\n")
