@@ -65,3 +65,12 @@ def test_stage_reports_bad_params_in_one_line(tmp_path, base_params):
     assert lines == [lines[0]] and lines[0].startswith("error: ") and "mvt.epochs" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_floats_as_dvc_writes_them_are_floats(tmp_path, base_params):
+    """`dvc exp run -S mvt.lr=1e-5` writes `lr: 1e-05` (ruamel); YAML 1.1 would read that as a string."""
+    text = (ROOT / "params.yaml").read_text().replace("  lr: 0.0005\n", "  lr: 1e-05\n", 1)
+    assert "lr: 1e-05" in text
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").mvt.lr == 1e-5
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import typer
 
@@ -97,3 +97,27 @@ def ablation_report() -> None:
         raise typer.Exit(2) from None
     for name, table in tables.items():
         typer.echo(f"{name}\n{table.to_string(index=False)}\n")
+
+
+@app.command("preset")
+def preset_command(
+    name: str = typer.Argument(..., help="rafdb | ferplus | affectnet7 | affectnet8"),
+    root: Optional[str] = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
+    subset_lists: Optional[str] = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """Print the paper's settings for a dataset as `dvc exp run` flags, checked against the schema:
+    dvc exp run -n rafdb-paper $(mvt-fer preset rafdb --root /data/RAF-DB/basic)"""
+    from . import presets
+    from .params import read_yaml
+
+    if name not in presets.PRESETS:
+        typer.echo(f"error: no preset {name!r} (have {', '.join(presets.PRESETS)})", err=True)
+        raise typer.Exit(2)
+    try:
+        raw = read_yaml(params) or {}
+        overrides, _ = presets.preset(name, raw, **{"prepare.root": root, "prepare.subset_lists": subset_lists})
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(" ".join(presets.as_flags(overrides)))

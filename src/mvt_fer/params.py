@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UserError
@@ -51,19 +51,37 @@ class FerplusParams(Section):
     )
 
 
+class RafdbParams(Section):
+    images: Literal["aligned", "original"] = Field(
+        "aligned", description="Image/aligned/*_aligned.jpg (the usual 100x100 faces) or Image/original/*.jpg"
+    )
+
+
 class PrepareParams(Section):
     root: Optional[str] = Field(None, description="raw data folder of the chosen dataset (unused for synthetic)")
+    subset_lists: Optional[str] = Field(
+        None, description="folder of the RAN occlusion/pose lists (FERplus_dir/, RAF_DB_dir/, AffectNet_dir/): "
+        "flags the test subsets of ferplus, rafdb and affectnet; null: no subsets"
+    )
+    bad_rows: Literal["error", "skip"] = Field(
+        "error", description="a missing or undecodable image: stop naming file and line (error), "
+        "or count it in metrics/prepare.json and go on (skip)"
+    )
     image_size: Annotated[int, Field(ge=16, le=1024)] = Field(48, description="side of the stored square images")
     noise_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="share of train labels flipped at random (the clean label is kept)"
     )
     synthetic: SyntheticParams = SyntheticParams()
     ferplus: FerplusParams = FerplusParams()
+    rafdb: RafdbParams = RafdbParams()
 
 
 class ModelParams(Section):
     name: str = Field("deit_small_patch16_224", description="timm model name of the backbone")
-    pretrained: Literal["none"] = Field("none", description="backbone weights: none (ImageNet weights: issue 5)")
+    pretrained: str = Field(
+        "none", description="backbone weights of classifier, G and D: none, timm (timm's hub, needs the network) "
+        "or a local .pth / .safetensors file (resampled to the image and patch size)"
+    )
     img_size: Optional[PositiveInt] = Field(None, description="override; must equal prepare.image_size")
     patch_size: Optional[PositiveInt] = Field(None, description="override of the patch side")
     embed_dim: Optional[PositiveInt] = Field(None, description="override of the token width")
@@ -135,6 +153,10 @@ class MvtParams(Section):
     )
     warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
     num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
+    sampler: Literal["uniform", "balanced"] = Field(
+        "uniform", description="uniform: each image once per epoch; balanced: draw images with probability "
+        "1/(count of their class), as many as there are (class-balanced oversampling, for AffectNet)"
+    )
     use_masks: bool = Field(True, description="train and evaluate on MGN-masked images from data/masks "
                             "(false: the paper's baseline)")
     augment: AugmentParams = AugmentParams()
@@ -157,11 +179,15 @@ class RelabelParams(Section):
 
 class EvaluateParams(Section):
     batch_size: PositiveInt = Field(256, description="batch size for inference")
+    cross_test: Optional[str] = Field(
+        None, description="another dataset's prepared store (a data/prepared folder) whose test split is also "
+        "scored, classes matched by name, into eval.json's `cross`; null: none"
+    )
 
 
 class Params(Section):
     seed: NonNegativeInt = Field(0, description="seeds every random choice of every stage")
-    dataset: Literal["synthetic", "ferplus"] = Field(
+    dataset: Literal["synthetic", "ferplus", "rafdb", "affectnet7", "affectnet8", "folder"] = Field(
         "synthetic", description="which dataset prepare builds (all but synthetic read prepare.root)"
     )
     mask_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
@@ -211,15 +237,20 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         raise UserError(_format(err, source)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate params.yaml."""
+def read_yaml(path: str | Path):
+    """A YAML file as plain Python data, read as YAML 1.2 like DVC reads params (PyYAML's YAML 1.1 reads
+    `lr: 1e-05`, which `dvc exp run -S mvt.lr=1e-5` writes, as a string)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return YAML(typ="safe", pure=True).load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: no such params file") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise UserError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
-    return parse_params(raw or {}, str(path))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    return parse_params(read_yaml(path) or {}, str(path))

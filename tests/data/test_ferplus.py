@@ -44,13 +44,61 @@ def test_read_split_counts_every_drop_and_makes_three_channels(tmp_path):
     _write_folder(folder, VOTES + [[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 2)
     (folder / "fer0000008.png").unlink()  # a listed image that is missing
     (folder / "fer0000001.png").write_bytes(b"not a png")  # and one that is corrupt
-    split = ferplus.read_split(folder, 32)
+    split, dropped = ferplus.read_split(folder, 32, skip_bad_rows=True)
     assert split.images.shape == (2, 32, 32, 3) and split.images.dtype == np.uint8
     assert split.labels.tolist() == [7, 0]
     assert split.sources == ["FER2013Train/fer0000005.png", "FER2013Train/fer0000007.png"]
-    assert dict(split.dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1,
+    assert dict(dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1,
                                    "image_unreadable": 1}
     assert (split.images[1] == split.images[1][..., :1]).all()  # grey stays grey in all three channels
+
+
+def test_missing_or_corrupt_image_stops_with_file_and_line_by_default(tmp_path):
+    folder = tmp_path / "FER2013Train"
+    _write_folder(folder, [VOTES[1]] * 3)
+    (folder / "fer0000001.png").unlink()
+    with pytest.raises(UserError, match=r"label.csv: line 2: image .*fer0000001.png is missing"):
+        ferplus.read_split(folder, 48)
+    _write_folder(tmp_path / "other", [VOTES[1]] * 3)
+    (tmp_path / "other" / "fer0000002.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(UserError, match=r"label.csv: line 3: image .*fer0000002.png cannot be decoded"):
+        ferplus.read_split(tmp_path / "other", 48)
+
+
+def _write_csv_layout(root, rows, usages):
+    """fer2013.csv with flat-grey images and fer2013new.csv with the given votes, row for row."""
+    root.mkdir(parents=True, exist_ok=True)
+    fer = ["emotion,pixels,Usage"] + [f"0,{' '.join([str(10 * i)] * 2304)},{u}" for i, u in enumerate(usages)]
+    new = ["Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"]
+    new += [f"{u},{'' if v[-1] == 10 else f'fer{i:07d}.png'}," + ",".join(map(str, v))
+            for i, (u, v) in enumerate(zip(usages, rows))]
+    (root / "fer2013.csv").write_text("\n".join(fer) + "\n")
+    (root / "fer2013new.csv").write_text("\n".join(new) + "\n")
+
+
+def test_csv_layout_reads_fer2013_with_ferplus_votes(tmp_path):
+    rows = [VOTES[1], VOTES[3], VOTES[5], VOTES[0], VOTES[1], VOTES[5]]
+    usages = ["Training", "Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]
+    _write_csv_layout(tmp_path, rows, usages)
+    splits, report = ferplus.read_ferplus(tmp_path, 40, "val")
+    assert splits["train"].labels.tolist() == [0, 7] and splits["test"].labels.tolist() == [7]
+    assert splits["train"].sources == ["fer0000000.png", "fer0000002.png"]
+    assert report["train"]["dropped"] == {"not_a_face": 1} and report["val"]["dropped"] == {"no_majority": 1}
+    assert splits["test"].images.shape == (1, 40, 40, 3)
+    assert splits["train"].images[1].min() == splits["train"].images[1].max() == 20  # grey 20, resized
+
+
+def test_csv_layout_rejects_mismatched_files(tmp_path):
+    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["Training", "PrivateTest"])
+    lines = (tmp_path / "fer2013new.csv").read_text().splitlines()
+    (tmp_path / "fer2013new.csv").write_text("\n".join(lines[:2]) + "\n")
+    with pytest.raises(UserError, match=r"fer2013.csv has 2 rows but .*fer2013new.csv 1"):
+        ferplus.read_ferplus(tmp_path, 48, "val")
+    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["Training", "PrivateTest"])
+    text = (tmp_path / "fer2013.csv").read_text().replace(" 10 10", " 10 x", 1)
+    (tmp_path / "fer2013.csv").write_text(text)
+    with pytest.raises(UserError, match=r"fer2013.csv: line 3: pixels must be 2304 integers"):
+        ferplus.read_ferplus(tmp_path, 48, "val")
 
 
 def test_bad_vote_row_names_file_and_line(tmp_path):

@@ -85,3 +85,17 @@ def test_checkpoint_of_another_architecture_is_a_user_error(tmp_path):
     torch.save(payload, tmp_path / "m.pt")
     with pytest.raises(UserError, match="m.pt: not a classifier checkpoint written by train_mvt"):
         load_classifier(tmp_path / "m.pt")
+
+
+def test_balanced_sampler_draws_classes_evenly_and_is_seeded():
+    from mvt_fer.engine.train import train_sampler
+
+    labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    assert train_sampler(labels, "uniform", torch.Generator()) is None
+    draws = []
+    for _ in range(2):
+        g = torch.Generator().manual_seed(3)
+        draws.append(list(train_sampler(labels, "balanced", g)))
+    assert draws[0] == draws[1] and len(draws[0]) == 1000
+    share = np.bincount(labels[draws[0]], minlength=3) / 1000
+    assert np.all(np.abs(share - 1 / 3) < 0.06), share  # uniform sampling would give 0.90 / 0.09 / 0.01

@@ -50,3 +50,33 @@ def test_ferplus_prepare_writes_the_store_and_reports_drops(tmp_path, tiny_param
 def test_ferplus_needs_a_root(tiny_params):
     with pytest.raises(UserError, match="prepare.root: dataset ferplus needs"):
         parse_params(merge(tiny_params, {"dataset": "ferplus"}))
+
+
+def test_rafdb_prepare_flags_the_listed_test_subsets(tmp_path, tiny_params, monkeypatch):
+    from test_rafdb import _rafdb_tree
+
+    from mvt_fer.data.subsets import LISTS
+
+    _rafdb_tree(tmp_path / "raw", [("train_00001.jpg", 5), ("train_00002.jpg", 7), ("test_0001.jpg", 4),
+                                   ("test_0002.jpg", 1)])
+    lists = tmp_path / "lists"
+    for subset, name in LISTS["rafdb"].items():
+        (lists / name).parent.mkdir(parents=True, exist_ok=True)
+        (lists / name).write_text({"occluded": "test_0002_aligned 0 1\r\ntest_0404_aligned 2 2"}.get(subset, ""))
+    monkeypatch.chdir(tmp_path)
+    p = parse_params(merge(tiny_params, {"dataset": "rafdb", "prepare": {"root": "raw", "subset_lists": "lists"}}))
+    prepare(p)
+    store = PreparedStore("data/prepared")
+    assert store.splits == ["train", "test"] and store.classes[0] == "surprise"
+    assert store.rows("test")["occluded"].tolist() == [False, True]
+    report = json.loads((tmp_path / "metrics" / "prepare.json").read_text())
+    assert report["subsets"]["occluded"] == {"listed": 2, "duplicates": 0, "matched": 1, "not_in_test": 1,
+                                             "label_disagrees": 0, "label_out_of_range": 0}
+
+
+def test_subset_lists_only_for_datasets_that_have_them(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = parse_params(merge(tiny_params, {"prepare": {"subset_lists": str(tmp_path)}}))
+    with pytest.raises(UserError, match="prepare.subset_lists: there are no RAN lists for dataset synthetic"):
+        prepare(p)
+    assert not (tmp_path / "data" / "prepared").exists()

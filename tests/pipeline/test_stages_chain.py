@@ -16,7 +16,7 @@ import yaml
 
 from conftest import ROOT, merge
 from mvt_fer.data.masks import MaskStore
-from mvt_fer.data.store import PreparedStore
+from mvt_fer.data.store import PreparedStore, SplitData, write_store
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +57,21 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     assert 0 <= train["relabel"]["precision"] <= 1 and 0 <= train["relabel"]["recall"] <= 1
     assert ((log["p_max"] - log["p_gt"]) > 0).all() and (log["old"] != log["new"]).all()
     assert (tmp_path / "plots" / "relabel" / "thresholds.png").stat().st_size > 1000
+
+    # Cross-dataset: another dataset's test split (classes 'happy', 'angry', 'pain'), matched by name.
+    other = tmp_path / "other" / "prepared"
+    rng = np.random.default_rng(0)
+    test = SplitData(images=rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8), labels=np.array([0, 1, 2, 0, 2, 1]),
+                     clean_labels=np.array([0, 1, 2, 0, 2, 1]), sources=[f"t{i}.png" for i in range(6)])
+    write_store(other, "folder", ["happy", "angry", "pain"], {"test": test})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(params, {"evaluate": {"cross_test": str(other)}})))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py")], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    cross = json.loads((tmp_path / "metrics" / "eval.json").read_text())["cross"]
+    assert cross["n"] == 4 and cross["left_out_images"] == 2 and cross["unmatched_test_classes"] == ["pain"]
+    assert cross["unmatched_model_classes"] == ["neutral", "sadness", "surprise", "fear", "disgust"]
+    assert set(cross["per_class"]) <= {"happiness", "anger"}
 
 
 def test_stale_masks_are_refused(tmp_path, tiny_params):

@@ -31,7 +31,9 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
         raise UserError(f"{path}: no trained {what} (run the {stage} stage)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = build(ModelParams.model_validate(payload["model"]), payload)
+        # The saved weights replace any pretrained ones: rebuild without fetching them again.
+        params = ModelParams.model_validate(payload["model"]).model_copy(update={"pretrained": "none"})
+        model = build(params, payload)
         model.load_state_dict(payload["state_dict"])
     except UserError:
         raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset, seed_worker
@@ -12,11 +12,13 @@ from .runtime import autocast, to_device
 
 
 def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle: bool = False,
-                num_workers: int = 0, generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
+                num_workers: int = 0, generator: torch.Generator | None = None, drop_last: bool = False,
+                sampler: Sampler | None = None) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=num_workers,
         generator=generator,
         worker_init_fn=seed_worker if num_workers else None,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -36,6 +36,15 @@ def warmup_exp_decay(steps_per_epoch: int, warmup_epochs: int, gamma: float):
     return factor
 
 
+def train_sampler(labels: np.ndarray, kind: str, generator: torch.Generator) -> Sampler | None:
+    """None (the loader shuffles) or, for `balanced`, class-balanced oversampling: N draws with replacement,
+    each image weighted 1/(count of its class) by the labels as given at the start."""
+    if kind == "uniform":
+        return None
+    weights = torch.from_numpy(1.0 / np.bincount(labels)[labels])
+    return WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
+
+
 def fit_classifier(
     model: torch.nn.Module,
     train_set: Dataset,
@@ -57,8 +66,8 @@ def fit_classifier(
     """
     model.to(dev)
     generator = torch.Generator()
-    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers,
-                         generator=generator, drop_last=len(train_set) > p.batch_size)
+    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers, generator=generator,
+                         drop_last=len(train_set) > p.batch_size, sampler=train_sampler(labels.labels, p.sampler, generator))
     optimizer = create_optimizer_v2(model, "adamw", lr=p.lr, weight_decay=p.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import timm
 import torch
 from torch import nn
@@ -12,22 +14,44 @@ from ..params import ModelParams
 
 
 def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Module:
-    """`timm.create_model(p.name, ...)` with the overrides of `p` and the prepared image size."""
+    """`timm.create_model(p.name, ...)` with the overrides of `p` and the prepared image size.
+
+    `p.pretrained`: none, timm (timm's hub, online), or a local .pth / .safetensors file. Pretrained weights
+    go through timm's own loader, which resamples the position embedding (and the patch embedding) to
+    the configured image and patch size and drops a classifier head of another class count.
+    """
     kwargs = {"img_size": img_size, **p.timm_kwargs(), "num_classes": num_classes, "drop_path_rate": p.drop_path_rate}
+    if p.pretrained not in ("none", "timm"):
+        path = Path(p.pretrained)
+        if not path.is_file():
+            raise UserError(f"model.pretrained: {path} does not exist (give a .pth or .safetensors file, timm or none)")
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path.resolve())}
     try:
-        model = timm.create_model(p.name, pretrained=False, **kwargs)
+        model = timm.create_model(p.name, pretrained=p.pretrained != "none", **kwargs)
     except RuntimeError as err:
         if "Unknown model" in str(err):
             raise UserError(f"model.name: timm has no model {p.name!r}") from None
+        if p.pretrained != "none":
+            raise UserError(f"model.pretrained: the weights in {p.pretrained} do not fit {p.name} with these "
+                            f"overrides ({_first_line(err)})") from None
         raise
     except TypeError as err:  # a non-ViT model that takes no patch_size / depth / ... overrides
         raise UserError(f"model: {p.name!r} does not accept these overrides ({err})") from None
+    except Exception as err:  # noqa: BLE001 - the hub client raises many kinds when offline
+        if p.pretrained != "timm":
+            raise
+        raise UserError(f"model.pretrained: could not fetch timm's weights for {p.name} ({type(err).__name__}: "
+                        f"{_first_line(err)}); offline, download them once and set model.pretrained to the file") from None
     patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)
     if patch is None:
         raise UserError(f"model.name: {p.name!r} is not a patch-based vision transformer")
     if img_size % patch[0]:
         raise UserError(f"model.patch_size: {patch[0]} does not divide the image size {img_size}")
     return model
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:200]
 
 
 class Normalize(nn.Module):

@@ -7,15 +7,18 @@ import pandas as pd
 
 from .. import metrics as M
 from .. import plots
+from ..data.classes import canonical
 from ..data.dataset import ImageDataset
-from ..data.store import SUBSETS
+from ..data.store import SUBSETS, PreparedStore
 from ..engine import runtime
-from ..engine.checkpoint import load_classifier
+from ..engine.checkpoint import load_classifier, load_generator
 from ..engine.evaluate import predict
+from ..engine.mgn import generate_masks
 from ..errors import UserError
 from ..io import write_csv, write_json
 from ..params import Params
-from .paths import METRICS, MVT_MODEL, PLOTS, classifier_keep, open_store
+from ..masking import keep_grid
+from .paths import METRICS, MGN_MODEL, MVT_MODEL, PLOTS, classifier_keep, open_store
 
 
 def evaluate(p: Params) -> None:
@@ -33,6 +36,8 @@ def evaluate(p: Params) -> None:
     probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
     result = M.summarize(y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS})
+    if p.evaluate.cross_test is not None:
+        result["cross"] = cross_evaluate(p, model, meta["classes"], store.image_size, dev)
     write_json(METRICS / "eval.json", result)
     classes = np.array(store.classes)
     write_csv(PLOTS / "eval" / "confusion.csv", pd.DataFrame({"actual": classes[y_true], "predicted": classes[y_pred]}))
@@ -41,3 +46,49 @@ def evaluate(p: Params) -> None:
                     title=f"{p.dataset} test: accuracy {result['accuracy']:.3f}")
     print(f"evaluate: accuracy {result['accuracy']:.4f}, mean class accuracy "
           f"{result['mean_class_accuracy']:.4f} on {result['n']} test images", flush=True)
+
+
+def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int, int]:
+    """{test class index: model class index} for the classes that mean the same expression."""
+    model_index = {canonical(c) or c: i for i, c in enumerate(model_classes)}
+    return {j: model_index[canonical(c) or c] for j, c in enumerate(test_classes) if (canonical(c) or c) in model_index}
+
+
+def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -> dict:
+    """The classifier on another dataset's prepared test split (`evaluate.cross_test`): classes matched by
+    canonical name, images of unmatched classes left out (and counted), predictions restricted to the
+    model classes the test set has. With masks on, G masks the foreign images as it did ours."""
+    other = PreparedStore(p.evaluate.cross_test)
+    if other.image_size != image_size:
+        raise UserError(f"evaluate.cross_test: {other.root} holds {other.image_size} px images, the model takes "
+                        f"{image_size} px; prepare that dataset with prepare.image_size {image_size}")
+    mapping = class_mapping(classes, other.classes)
+    if not mapping:
+        raise UserError(f"evaluate.cross_test: no class of {other.classes} matches the model's {classes}")
+    rows = other.rows("test")
+    labels = rows["label"].to_numpy()
+    scored = np.flatnonzero(np.isin(labels, list(mapping)))
+    images = np.asarray(other.images("test"))[scored]
+    keep = None
+    if p.mvt.use_masks:
+        G, ckpt = load_generator(MGN_MODEL)
+        mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev, desc="cross masks")
+        meta = ckpt["meta"]
+        keep = keep_grid(mp, meta["view"], meta["mask_ratio"], meta["hard"])
+    dataset = ImageDataset(images, patch_masks=keep, patch_size=model.patch_size)
+    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev, desc="cross evaluate")
+    columns = np.array(sorted(set(mapping.values())))
+    y_pred = columns[probs[:, columns].argmax(-1)]
+    y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)
+    result = M.summarize(y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS})
+    test_only = [c for j, c in enumerate(other.classes) if j not in mapping]
+    result |= {
+        "test_set": str(other.root), "dataset": other.meta["dataset"],
+        "unmatched_test_classes": test_only, "left_out_images": int(len(labels) - len(scored)),
+        "unmatched_model_classes": [c for i, c in enumerate(classes) if i not in set(mapping.values())],
+    }
+    print(f"evaluate: on {other.meta['dataset']} ({other.root}): accuracy {result['accuracy']:.4f} over "
+          f"{len(scored)} images; no counterpart: test classes {test_only or 'none'} "
+          f"({result['left_out_images']} images left out), model classes {result['unmatched_model_classes'] or 'none'}",
+          flush=True)
+    return result

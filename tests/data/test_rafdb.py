@@ -1,0 +1,55 @@
+"""The RAF-DB adapter on a fixture built from its documented layout (no RAF-DB images are available)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mvt_fer.data import rafdb
+from mvt_fer.errors import UserError
+
+
+def _rafdb_tree(root, rows, crlf=False):
+    (root / "EmoLabel").mkdir(parents=True)
+    (root / "Image" / "aligned").mkdir(parents=True)
+    for i, (name, label) in enumerate(rows):
+        stem = name.removesuffix(".jpg")
+        colour = np.zeros((100, 100, 3), np.uint8)
+        colour[..., 2] = 30 * i  # red in OpenCV's BGR order
+        cv2.imwrite(str(root / "Image" / "aligned" / f"{stem}_aligned.jpg"), colour)
+    newline = "\r\n" if crlf else "\n"
+    (root / rafdb.LABEL_FILE).write_text(newline.join(f"{n} {l}" for n, l in rows))  # no final newline
+
+
+ROWS = [("train_00001.jpg", 5), ("train_00002.jpg", 1), ("test_0001.jpg", 7), ("train_00003.jpg", 4)]
+
+
+def test_reads_both_splits_with_labels_1_to_7_as_0_to_6(tmp_path):
+    _rafdb_tree(tmp_path, ROWS, crlf=True)
+    splits, report = rafdb.read_rafdb(tmp_path, 48)
+    assert splits["train"].labels.tolist() == [4, 0, 3]  # sadness, surprise, happiness
+    assert [rafdb.CLASSES[i] for i in splits["test"].labels] == ["neutral"]
+    assert splits["train"].sources[0] == "Image/aligned/train_00001_aligned.jpg"
+    assert splits["train"].images.shape == (3, 48, 48, 3)
+    assert splits["train"].images[1, ..., 0].mean() > 20 and splits["train"].images[1, ..., 2].max() < 5  # RGB
+    assert report == {"train": {"kept": 3, "dropped": {}}, "test": {"kept": 1, "dropped": {}}}
+
+
+def test_bad_label_line_and_missing_image(tmp_path):
+    _rafdb_tree(tmp_path, ROWS)
+    text = (tmp_path / rafdb.LABEL_FILE).read_text().replace("test_0001.jpg 7", "test_0001.jpg 9")
+    (tmp_path / rafdb.LABEL_FILE).write_text(text)
+    with pytest.raises(UserError, match=r"list_patition_label.txt: line 3: expected .*'test_0001.jpg 9'"):
+        rafdb.read_rafdb(tmp_path, 48)
+    (tmp_path / rafdb.LABEL_FILE).write_text(text.replace(" 9", " 7"))
+    (tmp_path / "Image" / "aligned" / "train_00002_aligned.jpg").unlink()
+    with pytest.raises(UserError, match=r"line 2: image .*train_00002_aligned.jpg is missing"):
+        rafdb.read_rafdb(tmp_path, 48)
+    splits, report = rafdb.read_rafdb(tmp_path, 48, skip_bad_rows=True)
+    assert report["train"] == {"kept": 2, "dropped": {"image_missing": 1}}
+
+
+def test_missing_label_file_names_it(tmp_path):
+    with pytest.raises(UserError, match=r"EmoLabel/list_patition_label.txt: missing"):
+        rafdb.read_rafdb(tmp_path, 48)

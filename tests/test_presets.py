@@ -1,0 +1,46 @@
+"""The paper presets validate against the schema and round-trip through `dvc exp run -S` flags."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import yaml
+from ruamel.yaml import YAML
+from typer.testing import CliRunner
+
+from mvt_fer import presets
+from mvt_fer.cli import app
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_every_preset_is_valid_params(name, base_params):
+    overrides, p = presets.preset(name, base_params, **{"prepare.root": "/data/x"})
+    assert p.dataset == name and p.model.pretrained == "timm" and p.prepare.image_size == 224
+    assert p.model.timm_kwargs() == {} and p.mgn.depth == 6 and p.mvt.batch_size == 32
+
+
+def test_per_dataset_choices_of_the_paper(base_params):
+    ferplus = presets.preset("ferplus", base_params, **{"prepare.root": "x"})[1]
+    rafdb = presets.preset("rafdb", base_params, **{"prepare.root": "x"})[1]
+    affectnet = presets.preset("affectnet7", base_params, **{"prepare.root": "x"})[1]
+    assert (ferplus.mask_ratio, ferplus.relabel.fn, ferplus.mvt.lr) == (0.2, "quadratic", 9e-5)
+    assert (rafdb.mask_ratio, rafdb.relabel.fn, rafdb.relabel.enabled) == (0.15, "sigmoid", True)
+    assert (affectnet.mvt.lr, affectnet.mvt.sampler, affectnet.relabel.enabled) == (1e-5, "balanced", False)
+
+
+def test_flags_read_back_as_the_same_values(base_params):
+    result = CliRunner().invoke(app, ["preset", "ferplus", "--root", "/data/fer plus"])
+    assert result.exit_code == 0, result.output
+    words = shlex.split(result.output)  # as a shell would pass them to dvc
+    pairs = dict(w.split("=", 1) for w in words if w != "-S")
+    expected = presets.PRESETS["ferplus"] | {"prepare.root": "/data/fer plus"}
+    assert {k: yaml.safe_load(v) for k, v in pairs.items()} == expected  # YAML 1.1 (PyYAML)
+    assert {k: YAML(typ="safe", pure=True).load(v) for k, v in pairs.items()} == expected  # YAML 1.2 (DVC)
+
+
+def test_unknown_preset_and_missing_root_are_one_line_errors(base_params):
+    result = CliRunner().invoke(app, ["preset", "imagenet"])
+    assert result.exit_code == 2 and "no preset 'imagenet'" in result.output
+    result = CliRunner().invoke(app, ["preset", "rafdb"])
+    assert result.exit_code == 2 and "prepare.root" in result.output and "Traceback" not in result.output
