@@ -1,6 +1,6 @@
 """DVC stage `evaluate`: models/mvt.pt + the test split -> metrics/eval.json, plots/eval/."""
 
-from mvt_fer.cli import run_stage
+from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.evaluate import evaluate
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """DVC stage `masks`: models/mgn.pt + data/prepared/ -> data/masks/, metrics/masks.json, plots/masks/."""
 
-from mvt_fer.cli import run_stage
+from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.masks import masks
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """DVC stage `prepare`: raw data (or the synthetic generator) -> data/prepared/, metrics/prepare.json."""
 
-from mvt_fer.cli import run_stage
+from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.prepare import prepare
 
 if __name__ == "__main__":

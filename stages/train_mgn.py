@@ -1,6 +1,6 @@
 """DVC stage `train_mgn`: data/prepared/ -> models/mgn.pt, metrics/mgn.json, plots/mgn/."""
 
-from mvt_fer.cli import run_stage
+from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.train_mgn import train_mgn
 
 if __name__ == "__main__":

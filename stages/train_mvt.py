@@ -1,6 +1,6 @@
 """DVC stage `train_mvt`: data/prepared/ -> models/mvt.pt, metrics/train.json, plots/train/."""
 
-from mvt_fer.cli import run_stage
+from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.train_mvt import train_mvt
 
 if __name__ == "__main__":

@@ -1,53 +1,15 @@
-"""The console entry point `mvt-fer` and the wrapper that turns a stage function into a Typer command.
-
-Every stage takes the same two options (the params file and --debug), so one wrapper serves them all;
-`stages/*.py` call `run_stage` with their function, `mvt-fer <stage>` reaches the same functions.
-"""
+"""The console entry point `mvt-fer`: the five stages (see stage.py), the paper presets and the ablation."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
 
 from . import pipeline
 from .errors import UserError
-from .params import Params, load_params
-
-StageFn = Callable[[Params], None]
-
-PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", "-p", help="params file to read")
-DEBUG_OPTION = typer.Option(False, "--debug", help="show the full traceback of an error")
-
-
-def stage_command(fn: StageFn) -> Callable[..., None]:
-    """A Typer command that loads and validates params, runs `fn`, and reports bad input in one line."""
-
-    def command(params: Path = PARAMS_OPTION, debug: bool = DEBUG_OPTION) -> None:
-        try:
-            fn(load_params(params))
-        except UserError as err:
-            if debug:
-                raise
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    command.__name__ = fn.__name__
-    command.__doc__ = fn.__doc__
-    return command
-
-
-def run_stage(fn: StageFn) -> None:
-    """Run one stage as a stand-alone script (what dvc.yaml calls)."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(stage_command(fn))
-    app(prog_name=Path(sys.argv[0]).name)
-
+from .stage import PARAMS_OPTION, stage_command
 
 app = typer.Typer(
     name="mvt-fer",

@@ -185,6 +185,14 @@ class EvaluateParams(Section):
     )
 
 
+class LaunchParams(Section):
+    command: str = Field(
+        "python", description="how dvc.yaml starts train_mgn, masks and train_mvt: python (one process) or "
+        "torchrun with its options, e.g. 'torchrun --nproc-per-node 2' (multi-node: add --nnodes, "
+        "--node-rank, --rdzv-endpoint as torchrun documents)"
+    )
+
+
 class Params(Section):
     seed: NonNegativeInt = Field(0, description="seeds every random choice of every stage")
     dataset: Literal["synthetic", "ferplus", "rafdb", "affectnet7", "affectnet8", "folder"] = Field(
@@ -200,6 +208,7 @@ class Params(Section):
     mvt: MvtParams = MvtParams()
     relabel: RelabelParams = RelabelParams()
     evaluate: EvaluateParams = EvaluateParams()
+    launch: LaunchParams = LaunchParams()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Params":

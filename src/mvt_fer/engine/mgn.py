@@ -18,6 +18,7 @@ from ..masking import (as_grid, bernoulli_log_prob, discriminator_view, random_p
                        straight_through_top_k)
 from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
+from . import distributed
 from .evaluate import inference_batches, make_loader
 from .runtime import autocast, to_device
 from .train import epoch_seed, warmup_exp_decay
@@ -109,8 +110,10 @@ def fit_mgn(
     """
     G.to(dev), D.to(dev)
     generator = torch.Generator()
-    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers,
-                         generator=generator, drop_last=len(train_set) > p.batch_size)
+    shards = distributed.epoch_sampler(train_set, seed)
+    loader = make_loader(train_set, distributed.per_process_batch(p.batch_size, "mgn.batch_size"), dev,
+                         shuffle=True, num_workers=p.num_workers, generator=generator,
+                         drop_last=len(train_set) > p.batch_size, sampler=shards)
     opt_d = create_optimizer_v2(D, "adamw", lr=p.lr_d, weight_decay=p.weight_decay)
     opt_g = create_optimizer_v2(G, "adamw", lr=p.lr_g, weight_decay=p.weight_decay)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
@@ -123,7 +126,9 @@ def fit_mgn(
     for epoch in range(p.d_warmup_epochs + p.epochs):
         start = time.perf_counter()
         warmup = epoch < p.d_warmup_epochs
-        seed_e = epoch_seed(seed, epoch)
+        seed_e = epoch_seed(seed, epoch) + distributed.rank()  # own augmentation and masks per process
+        if shards is not None:
+            shards.set_epoch(epoch)
         generator.manual_seed(seed_e)
         train_set.set_seed(seed_e)
         torch.manual_seed(seed_e)
@@ -154,6 +159,7 @@ def fit_mgn(
                     loss_d = discriminator_loss(logits_first, logits_random, y)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            distributed.average_gradients(D)
             opt_d.step()
             sched_d.step()
             sums["loss_d"] += loss_d.item() * len(y)
@@ -174,6 +180,7 @@ def fit_mgn(
                                                     masks_rng)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
+                distributed.average_gradients(G)
                 opt_g.step()
                 sched_g.step()
                 D.requires_grad_(True)
@@ -181,20 +188,25 @@ def fit_mgn(
                 g_steps += 1
             seen += len(y)
             bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")
+        totals = distributed.sum_over_processes(sums | {f"hits_{k}": v for k, v in d_hits.items()} | {"seen": seen})
+        sums = {k: totals[k] for k in sums}
+        d_hits = {k: totals[f"hits_{k}"] for k in d_hits}
+        seen = totals["seen"]  # g_steps is the same on every process
         record = {
             "epoch": epoch + 1,
             "phase": "warmup" if warmup else "adversarial",
             "loss_d": sums["loss_d"] / seen,
-            "loss_g": sums["loss_g"] / g_steps if g_steps else float("nan"),
+            "loss_g": sums["loss_g"] / (g_steps * distributed.world_size()) if g_steps else float("nan"),
             "mean_mp": sums["mean_mp"] / seen if not warmup else float("nan"),
             "train_d_acc_full": d_hits["full"] / seen if warmup else float("nan"),
             "train_d_acc_random": d_hits["random"] / seen if not warmup or p.d_warmup_random else float("nan"),
             "train_d_acc_generated": d_hits["generated"] / seen if not warmup else float("nan"),
         }
-        if monitor is not None:
+        if monitor is not None and distributed.is_main():
             scores = score_views(G, D, *monitor, view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
             record |= {f"val_{k}": v for k, v in scores.items()}
         history.append(record)
-        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-        print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
+        if distributed.is_main():
+            summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
     return history

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_decisions
+from . import distributed
 from .evaluate import make_loader, predict
 from .runtime import autocast, to_device
 
@@ -66,8 +68,13 @@ def fit_classifier(
     """
     model.to(dev)
     generator = torch.Generator()
-    loader = make_loader(train_set, p.batch_size, dev, shuffle=True, num_workers=p.num_workers, generator=generator,
-                         drop_last=len(train_set) > p.batch_size, sampler=train_sampler(labels.labels, p.sampler, generator))
+    batch_size = distributed.per_process_batch(p.batch_size, "mvt.batch_size")
+    shards = distributed.epoch_sampler(train_set, seed)
+    if shards is not None and p.sampler != "uniform":
+        raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
+    loader = make_loader(train_set, batch_size, dev, shuffle=True, num_workers=p.num_workers, generator=generator,
+                         drop_last=len(train_set) > p.batch_size,
+                         sampler=shards or train_sampler(labels.labels, p.sampler, generator))
     optimizer = create_optimizer_v2(model, "adamw", lr=p.lr, weight_decay=p.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)
@@ -75,7 +82,10 @@ def fit_classifier(
     history = []
     for epoch in range(p.epochs):
         start = time.perf_counter()
-        seed_e = epoch_seed(seed, epoch)
+        # Each process draws its own augmentation and dropout; the shuffle is shared (`shards`).
+        seed_e = epoch_seed(seed, epoch) + distributed.rank()
+        if shards is not None:
+            shards.set_epoch(epoch)
         generator.manual_seed(seed_e)  # shuffling order and worker seeds
         train_set.set_seed(seed_e)  # augmentation when num_workers == 0
         torch.manual_seed(seed_e)  # dropout / drop-path
@@ -94,6 +104,7 @@ def fit_classifier(
                 raise UserError(f"train_mvt: loss became {loss.item()} in epoch {epoch + 1}; lower mvt.lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(model)
             optimizer.step()
             scheduler.step()
             loss_sum += loss.item() * len(targets)
@@ -102,15 +113,24 @@ def fit_classifier(
             if relabeling:
                 probs = logits.detach().float().softmax(-1)
                 new = relabel_decisions(probs, targets, relabel)
-                labels.apply(epoch + 1, index.cpu().numpy(), new.cpu().numpy(), probs.cpu().numpy())
+                # Every process applies every process's decisions, in rank order: the same labels everywhere.
+                for idx, lab, pr in distributed.gather((index.cpu().numpy(), new.cpu().numpy(), probs.cpu().numpy())):
+                    labels.apply(epoch + 1, idx, lab, pr)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        totals = distributed.sum_over_processes({"loss": loss_sum, "correct": correct, "seen": seen})
+        record = {"epoch": epoch + 1, "lr": lr, "train_loss": totals["loss"] / totals["seen"],
+                  "train_acc": totals["correct"] / totals["seen"]}
         if relabel is not None and relabel.enabled:
             record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
-        for name, (dataset, truth) in (monitor or {}).items():
+        for name, (dataset, truth) in (monitor or {}).items() if distributed.is_main() else ():
             probs = predict(model, dataset, eval_batch_size, dev)
             record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
         history.append(record)
-        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-        print(f"train_mvt {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
+        if distributed.is_main():
+            summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            print(f"train_mvt {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
+    if distributed.world_size() > 1:  # cheap insurance that the gathered decisions kept the stores equal
+        digests = distributed.gather(hashlib.sha256(labels.labels.tobytes()).hexdigest())
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"train_mvt: the label stores of the {len(digests)} processes differ")
     return history

@@ -7,3 +7,6 @@ from .train_mgn import train_mgn
 from .train_mvt import train_mvt
 
 __all__ = ["prepare", "train_mgn", "masks", "train_mvt", "evaluate"]
+
+# Stages that share their work between the processes of `torchrun`; the others run in process 0 alone.
+DISTRIBUTED = {"train_mgn", "masks", "train_mvt"}

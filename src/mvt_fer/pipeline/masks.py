@@ -8,7 +8,7 @@ from .. import metrics as M
 from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.masks import write_masks
-from ..engine import runtime
+from ..engine import distributed, runtime
 from ..engine.checkpoint import load_generator
 from ..engine.mgn import generate_masks
 from ..io import write_json
@@ -26,10 +26,14 @@ def masks(p: Params) -> None:
     G, ckpt = load_generator(MGN_MODEL)
     G.to(dev)
     view, ratio, hard = ckpt["meta"]["view"], ckpt["meta"]["mask_ratio"], ckpt["meta"]["hard"]
-    mps = {
-        split: generate_masks(G, ImageDataset(store.images(split)), p.masks.batch_size, dev, desc=f"masks {split}")
-        for split in store.splits
-    }
+    mps = {}
+    for split in store.splits:  # each process masks its share of the split; process 0 joins them in order
+        images = store.images(split)
+        mine = generate_masks(G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev,
+                              desc=f"masks {split}")
+        mps[split] = np.concatenate(distributed.gather(mine))
+    if not distributed.is_main():
+        return
     write_masks(MASKS, mps, {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size,
                              "grid": list(G.grid)})
 

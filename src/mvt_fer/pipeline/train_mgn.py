@@ -8,7 +8,7 @@ import torch
 from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
-from ..engine import runtime
+from ..engine import distributed, runtime
 from ..engine.checkpoint import save_generator
 from ..engine.mgn import fit_mgn
 from ..io import write_csv, write_json
@@ -29,9 +29,13 @@ def train_mgn(p: Params) -> None:
         monitor = (ImageDataset(store.images("val")), store.rows("val")["label"].to_numpy())
     G = create_generator(p.model, p.mgn.depth, store.image_size, p.mgn.temperature)
     D = create_classifier(p.model, store.num_classes, store.image_size)
-    print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
-          f"{len(train_set)} images, device {dev}", flush=True)
+    distributed.broadcast_from_main(G), distributed.broadcast_from_main(D)
+    if distributed.is_main():
+            print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
+              f"{len(train_set)} images, device {dev}, {distributed.world_size()} process(es)", flush=True)
     history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor))
+    if not distributed.is_main():
+        return
     meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.estimator != "soft"}
     save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, meta)
     write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))

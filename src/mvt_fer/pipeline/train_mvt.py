@@ -7,7 +7,7 @@ import pandas as pd
 from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
-from ..engine import runtime
+from ..engine import distributed, runtime
 from ..engine.checkpoint import save_classifier
 from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
@@ -24,6 +24,7 @@ def train_mvt(p: Params) -> None:
     store = open_store(p)
     rows = store.rows("train")
     model = create_classifier(p.model, store.num_classes, store.image_size)
+    distributed.broadcast_from_main(model)
 
     def dataset(split, transform=None):
         return ImageDataset(store.images(split), transform, classifier_keep(p, store, split), model.patch_size)
@@ -35,11 +36,15 @@ def train_mvt(p: Params) -> None:
         for split in ("val", "test")
         if split in store.splits
     }
-    print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) "
-          f"on {len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}", flush=True)
+    if distributed.is_main():
+        print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) on "
+              f"{len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}, "
+              f"{distributed.world_size()} process(es)", flush=True)
     history = pd.DataFrame(
         fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel)
     )
+    if not distributed.is_main():
+        return
     save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size)
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")

@@ -1,0 +1,94 @@
+"""Several processes (torchrun, gloo on CPU): gradients averaged exactly, and the stages under torchrun.
+
+The stage test is the acceptance check of the distributed path: train_mgn, masks and train_mvt run under
+`torchrun --nproc-per-node 2`; the masks equal those of one process; train_mvt (with relabeling) ends
+with the same label store on both processes (it checks and fails otherwise) and writes its outputs once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import yaml
+
+from conftest import ROOT, merge
+from mvt_fer.engine import distributed
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _half_batch_grads(rank: int, port: int, x: torch.Tensor, y: torch.Tensor, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3))
+    half = slice(rank * 4, rank * 4 + 4)
+    torch.nn.functional.cross_entropy(model(x[half]), y[half]).backward()
+    distributed.average_gradients(model)
+    out[rank] = [p.grad.clone() for p in model.parameters()]
+    out[f"shard{rank}"] = distributed.shard(10)
+    dist.destroy_process_group()
+
+
+def test_averaged_half_batch_gradients_equal_the_full_batch_gradient():
+    x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 0, 1, 2, 2, 1])
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_half_batch_grads, args=(_free_port(), x, y, out), nprocs=2)
+        grads = {k: out[k] for k in (0, 1)}
+        shards = [out["shard0"], out["shard1"]]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    for rank in (0, 1):
+        for got, want in zip(grads[rank], (p.grad for p in model.parameters())):
+            torch.testing.assert_close(got, want)
+    assert shards == [slice(0, 5), slice(5, 10)]
+
+
+def _run(cmd, cwd):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def test_stages_under_torchrun_two_processes(tmp_path, tiny_params):
+    params = merge(tiny_params, {"mvt": {"use_masks": True}, "prepare": {"noise_rate": 0.3},
+                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage = lambda name: str(ROOT / "stages" / f"{name}.py")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    _run([sys.executable, stage("prepare")], tmp_path)
+    out = _run(torchrun + [stage("train_mgn")], tmp_path)
+    assert "2 process(es)" in out and out.count("train_mgn epoch=1 ") == 1  # process 0 alone reports
+    _run(torchrun + [stage("masks")], tmp_path)
+    out = _run(torchrun + [stage("train_mvt")], tmp_path)
+    assert "2 process(es)" in out
+    _run([sys.executable, stage("evaluate")], tmp_path)
+    train = json.loads((tmp_path / "metrics" / "train.json").read_text())
+    assert train["relabel"]["count"] > 0 and json.loads((tmp_path / "metrics" / "eval.json").read_text())["n"] == 42
+
+    # The same G masking in one process gives the same masks, in the same order.
+    single = tmp_path / "single"
+    single.mkdir()
+    shutil.copy(tmp_path / "params.yaml", single)
+    shutil.copytree(tmp_path / "data" / "prepared", single / "data" / "prepared")
+    shutil.copytree(tmp_path / "models", single / "models")
+    _run([sys.executable, stage("masks")], single)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(np.load(tmp_path / "data" / "masks" / f"{split}.npy"),
+                                      np.load(single / "data" / "masks" / f"{split}.npy"))
