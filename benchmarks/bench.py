@@ -1,9 +1,14 @@
-"""Throughput benchmarks, each a ratio against a bare baseline measured in the same run.
+"""Throughput benchmarks, each a ratio against a baseline measured in the same run.
 
-    python benchmarks/bench.py [--images N] [--repeats R]
+    python benchmarks/bench.py [--images N] [--repeats R]     (make bench)
 
-Prints one line per benchmark and ends with one JSON object of the ratios. Ratios near 1.0 mean the
-pipeline's path costs no more than the bare model call it wraps.
+Prints one line per benchmark and ends with one JSON object of the ratios (baseline time / our time, so
+1.0 = no overhead; for the loader, its throughput / the train step's demand, so > 1 = not the bottleneck):
+
+    train_step_vs_timm      train_mvt's update on a collated batch vs a bare timm ViT step
+    masks_vs_forward        the masks stage's inference path vs a bare forward of G
+    mgn_step_vs_bare        train_mgn's adversarial D + G updates vs the bare forwards/backwards they need
+    loader_vs_train_demand  the training DataLoader (masks + augmentation) vs the train step's images/s
 """
 
 from __future__ import annotations
@@ -63,12 +68,150 @@ def masks_vs_forward(p: Params, images: np.ndarray, repeats: int) -> float:
     return t_bare / t_stage
 
 
+def _masked_dataset(p: Params, images: np.ndarray, transform=None) -> ImageDataset:
+    """The training Dataset over `images` with MGN-like keep masks (random Mp, `mask_ratio` erased)."""
+    from mvt_fer.masking import keep_grid
+
+    patch = p.model.patch_size or 16
+    grid = images.shape[1] // patch
+    mp = np.random.default_rng(0).random((len(images), grid, grid)).astype(np.float16)
+    return ImageDataset(images, transform, keep_grid(mp, "show", p.mask_ratio), patch)
+
+
+def _collated(dataset: ImageDataset, batch: int) -> list[dict]:
+    """Full batches as the training loader yields them (uint8 images, per-pixel keep masks, index)."""
+    from torch.utils.data import default_collate
+
+    return [default_collate([dataset[i] for i in range(j, j + batch)]) for j in range(0, len(dataset) - batch + 1, batch)]
+
+
+def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[float, float]:
+    """Our train_mvt update (`classifier_step` after `to_device`: uint8 -> float, keep-mask applied and
+    normalisation inside the model, loss checked, AdamW step, LR schedule) vs a bare timm step on the same
+    ViT: forward on ready normalised float input, cross-entropy, backward, AdamW step.
+    Returns (ratio, our images/s)."""
+    import timm
+    from timm.optim import create_optimizer_v2
+
+    from mvt_fer.engine.runtime import to_device
+    from mvt_fer.engine.train import classifier_step
+    from mvt_fer.models import create_classifier
+
+    torch.manual_seed(0)
+    dev, size, batch = torch.device("cpu"), images.shape[1], p.mvt.batch_size
+    batches = _collated(_masked_dataset(p, images), batch)
+    targets = torch.from_numpy(np.arange(len(images)) % 7)
+    model = create_classifier(p.model, 7, size).train()
+    opt = create_optimizer_v2(model, "adamw", lr=p.mvt.lr, weight_decay=p.mvt.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    bare_model = timm.create_model(p.model.name, pretrained=False, num_classes=7, drop_path_rate=p.model.drop_path_rate,
+                                   **{"img_size": size, **p.model.timm_kwargs()}).train()
+    bare_opt = torch.optim.AdamW(bare_model.parameters(), lr=p.mvt.lr, weight_decay=p.mvt.weight_decay)
+    ready = [((b["image"].float() / 255 - 0.5) / 0.5, targets[b["index"]]) for b in batches]
+
+    def ours():
+        for b in batches:
+            images_, keep, index = to_device(b, dev)
+            classifier_step(model, opt, sched, images_, keep, targets[index], 0)
+
+    def bare():
+        for x, y in ready:
+            loss = torch.nn.functional.cross_entropy(bare_model(x), y)
+            bare_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            bare_opt.step()
+
+    ours(), bare()  # warm-up
+    t_bare, t_ours = _best_of([bare, ours], repeats)
+    n = len(batches) * batch
+    print(f"train_mvt step: {n / t_ours:.0f} img/s; bare timm step: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}")
+    return t_bare / t_ours, n / t_ours
+
+
+def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
+    """train_mgn's adversarial updates (`discriminator_step` then `generator_step`, as fit_mgn runs them)
+    vs the bare forwards and backwards they cannot avoid: G forward, D forward/backward on the two views
+    and its AdamW step; G forward/backward with D forward on its `mgn.samples` views and G's AdamW step."""
+    from timm.optim import create_optimizer_v2
+
+    from mvt_fer.engine.mgn import discriminator_step, generator_step
+    from mvt_fer.masking import random_patch_mask
+    from mvt_fer.models import create_classifier
+
+    torch.manual_seed(0)
+    size, batch, m = images.shape[1], p.mgn.batch_size, p.mask_ratio
+    G = create_generator(p.model, p.mgn.depth, size)
+    D = create_classifier(p.model, 7, size)
+    opt_d = create_optimizer_v2(D, "adamw", lr=p.mgn.lr_d, weight_decay=p.mgn.weight_decay)
+    opt_g = create_optimizer_v2(G, "adamw", lr=p.mgn.lr_g, weight_decay=p.mgn.weight_decay)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda step: 1.0)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: 1.0)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(np.arange(len(images)) % 7)
+    chunks = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x) - batch + 1, batch)]
+    rng = torch.Generator().manual_seed(0)
+
+    def ours():
+        for xb, yb in chunks:
+            r = random_patch_mask(len(yb), G.vit.patch_embed.num_patches, m, rng)
+            discriminator_step(G, D, opt_d, sched_d, xb, yb, r, p.mgn, m, rng, warmup=False)
+            generator_step(G, D, opt_g, sched_g, xb, p.mgn, m, rng)
+
+    def bare():
+        for xb, yb in chunks:
+            with torch.no_grad():
+                G(xb)
+            D.train()
+            loss = torch.nn.functional.cross_entropy(D.backbone(torch.cat([xb, xb])), torch.cat([yb, yb]))
+            opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_d.step()
+            G.train(), D.eval()
+            with torch.no_grad():
+                D.backbone(xb.repeat(p.mgn.samples, 1, 1, 1))
+            loss = G.logits(xb).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+
+    ours(), bare()
+    t_bare, t_ours = _best_of([bare, ours], repeats)
+    n = len(chunks) * batch
+    print(f"train_mgn adversarial step: {n / t_ours:.0f} img/s; bare: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}")
+    return t_bare / t_ours
+
+
+def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> float:
+    """Images/s of the training DataLoader (masks, the train_mvt augmentation, `mvt.num_workers`) over
+    one pass, against the images/s the train step consumes (`step_rate`)."""
+    from mvt_fer.data.transforms import train_transform
+    from mvt_fer.engine.evaluate import make_loader
+
+    dataset = _masked_dataset(p, images, train_transform(p.mvt.augment))
+    loader = make_loader(dataset, p.mvt.batch_size, torch.device("cpu"), shuffle=True, num_workers=p.mvt.num_workers,
+                         generator=torch.Generator().manual_seed(0))
+    for _ in loader:  # warm-up (worker start)
+        break
+    start = time.perf_counter()
+    n = sum(len(b["index"]) for b in loader)
+    rate = n / (time.perf_counter() - start)
+    print(f"loader (masks + augmentation, {p.mvt.num_workers} workers): {rate:.0f} img/s; "
+          f"train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}")
+    return rate / step_rate
+
+
 def main(params: str = typer.Option("params.yaml", help="params file (model and batch sizes)"),
          images: int = typer.Option(2048, help="synthetic images to time over"),
          repeats: int = typer.Option(10, help="timed repeats, taking turns; the best of each is kept")) -> None:
     p = load_params(params)
     data = synthetic.generate_split(p.seed, "test", images, p.prepare.image_size, p.prepare.synthetic).images
-    ratios = {"masks_vs_forward": round(masks_vs_forward(p, data, repeats), 3)}
+    train_ratio, step_rate = train_step_vs_timm(p, data, repeats)
+    ratios = {
+        "train_step_vs_timm": round(train_ratio, 3),
+        "masks_vs_forward": round(masks_vs_forward(p, data, repeats), 3),
+        "mgn_step_vs_bare": round(mgn_step_vs_bare(p, data, repeats), 3),
+        "loader_vs_train_demand": round(loader_vs_train_demand(p, data, step_rate), 3),
+    }
     print(json.dumps(ratios, sort_keys=True))
 
 

@@ -21,7 +21,7 @@ from ..params import MgnParams
 from . import distributed
 from .evaluate import inference_batches, make_loader
 from .runtime import autocast, to_device
-from .train import epoch_seed, warmup_exp_decay
+from .train import epoch_seed, update, warmup_exp_decay
 
 
 @torch.inference_mode()
@@ -90,6 +90,40 @@ def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, la
     return {f"d_acc_{k}": v / n for k, v in hits.items()} | {"mean_mp": mp_sum / n}
 
 
+def discriminator_step(G: MaskGenerator, D: MaskedClassifier, opt_d, sched_d, images: torch.Tensor, y: torch.Tensor,
+                       r: torch.Tensor, p: MgnParams, mask_ratio: float, rng: torch.Generator, warmup: bool):
+    """One D update (Eq. 1), G frozen; in warm-up the full image stands in for G's view.
+
+    Returns (loss, logits on G's view or the full image, logits on the random view or None, Mp or None).
+    """
+    D.train()
+    with torch.no_grad(), autocast(images.device):
+        mp = None if warmup else G.eval()(images)
+    with autocast(images.device):
+        if warmup and not p.d_warmup_random:
+            logits_first, logits_random = D(images), None
+            loss_d = F.cross_entropy(logits_first.float(), y)
+        else:
+            first_view = images if warmup else generated_view(images, mp, G, p.view, mask_ratio, p.estimator, rng)
+            random_view = discriminator_view(images, r, p.view, G.patch_size, G.grid)
+            logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
+            loss_d = discriminator_loss(logits_first, logits_random, y)
+    update(D, opt_d, sched_d, loss_d)
+    return loss_d, logits_first, logits_random, mp
+
+
+def generator_step(G: MaskGenerator, D: MaskedClassifier, opt_g, sched_g, images: torch.Tensor, p: MgnParams,
+                   mask_ratio: float, rng: torch.Generator) -> float:
+    """One G update (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout."""
+    G.train(), D.eval()
+    D.requires_grad_(False)
+    with autocast(images.device):
+        loss_g, _ = generator_step_loss(G, D, images, p.view, mask_ratio, p.estimator, p.samples, rng)
+    update(G, opt_g, sched_g, loss_g)
+    D.requires_grad_(True)
+    return loss_g.item()
+
+
 def fit_mgn(
     G: MaskGenerator,
     D: MaskedClassifier,
@@ -121,7 +155,7 @@ def fit_mgn(
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, warmup_exp_decay(len(loader), 1, p.lr_gamma))
     g_steps_per_epoch = -(-len(loader) // p.d_steps_per_g_step)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, warmup_exp_decay(g_steps_per_epoch, 1, p.lr_gamma))
-    patch, grid, view = G.patch_size, G.grid, p.view
+    view = p.view
     history = []
     for epoch in range(p.d_warmup_epochs + p.epochs):
         start = time.perf_counter()
@@ -143,25 +177,8 @@ def fit_mgn(
             y = labels[index].to(dev)
             r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
 
-            # D step (Eq. 1), G frozen. In warm-up the full image stands in for G's view.
-            D.train()
-            with torch.no_grad(), autocast(dev):
-                mp = None if warmup else G.eval()(images)
-            with autocast(dev):
-                if warmup and not p.d_warmup_random:
-                    logits_first, logits_random = D(images), None
-                    loss_d = F.cross_entropy(logits_first.float(), y)
-                else:
-                    first_view = images if warmup else generated_view(images, mp, G, view, mask_ratio,
-                                                                      p.estimator, masks_rng)
-                    random_view = discriminator_view(images, r, view, patch, grid)
-                    logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
-                    loss_d = discriminator_loss(logits_first, logits_random, y)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            distributed.average_gradients(D)
-            opt_d.step()
-            sched_d.step()
+            loss_d, logits_first, logits_random, mp = discriminator_step(G, D, opt_d, sched_d, images, y, r, p,
+                                                                         mask_ratio, masks_rng, warmup)
             sums["loss_d"] += loss_d.item() * len(y)
             if logits_random is not None:
                 d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
@@ -173,18 +190,8 @@ def fit_mgn(
 
             # G step (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout.
             if not warmup and step % p.d_steps_per_g_step == 0:
-                G.train(), D.eval()
-                D.requires_grad_(False)
-                with autocast(dev):
-                    loss_g, _ = generator_step_loss(G, D, images, view, mask_ratio, p.estimator, p.samples,
-                                                    masks_rng)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                distributed.average_gradients(G)
-                opt_g.step()
-                sched_g.step()
-                D.requires_grad_(True)
-                sums["loss_g"] += loss_g.item()
+                loss_g = generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng)
+                sums["loss_g"] += loss_g
                 g_steps += 1
             seen += len(y)
             bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")

@@ -38,6 +38,28 @@ def warmup_exp_decay(steps_per_epoch: int, warmup_epochs: int, gamma: float):
     return factor
 
 
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, loss: torch.Tensor) -> None:
+    """One optimisation step of `model`: gradients (averaged over processes), the optimiser, the schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    distributed.average_gradients(model)
+    optimizer.step()
+    scheduler.step()
+
+
+def classifier_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, images: torch.Tensor,
+                    keep: torch.Tensor | None, targets: torch.Tensor, epoch: int) -> tuple[float, torch.Tensor]:
+    """One train_mvt update on a batch already on the device: (loss, logits)."""
+    with autocast(images.device):
+        logits = model(images, keep)
+        loss = F.cross_entropy(logits.float(), targets)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise UserError(f"train_mvt: loss became {value} in epoch {epoch + 1}; lower mvt.lr")
+    update(model, optimizer, scheduler, loss)
+    return value, logits
+
+
 def train_sampler(labels: np.ndarray, kind: str, generator: torch.Generator) -> Sampler | None:
     """None (the loader shuffles) or, for `balanced`, class-balanced oversampling: N draws with replacement,
     each image weighted 1/(count of its class) by the labels as given at the start."""
@@ -97,17 +119,8 @@ def fit_classifier(
         for batch in bar:
             images, keep, index = to_device(batch, dev)
             targets = torch.from_numpy(labels.labels[index.cpu().numpy()]).to(dev)
-            with autocast(dev):
-                logits = model(images, keep)
-                loss = F.cross_entropy(logits.float(), targets)
-            if not math.isfinite(loss.item()):
-                raise UserError(f"train_mvt: loss became {loss.item()} in epoch {epoch + 1}; lower mvt.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            distributed.average_gradients(model)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.item() * len(targets)
+            loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets, epoch)
+            loss_sum += loss * len(targets)
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += len(targets)
             if relabeling:
