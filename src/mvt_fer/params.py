@@ -153,6 +153,8 @@ class MvtParams(Section):
     )
     warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
     num_workers: NonNegativeInt = Field(0, description="DataLoader worker processes")
+    compile: bool = Field(False, description="torch.compile the classifier for training (worth it on GPUs; "
+                          "the first epoch pays the compilation)")
     sampler: Literal["uniform", "balanced"] = Field(
         "uniform", description="uniform: each image once per epoch; balanced: draw images with probability "
         "1/(count of their class), as many as there are (class-balanced oversampling, for AffectNet)"

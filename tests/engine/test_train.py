@@ -33,12 +33,12 @@ def _toy(n=48):
     return images, torch.as_tensor(labels)
 
 
-def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0)):
+def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), compile=False):
     images, labels = _toy()
     seed_everything(seed)
     model = create_classifier(MODEL, 2, 16)
     p = MvtParams(epochs=epochs, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=num_workers,
-                  augment=augment)
+                  augment=augment, compile=compile)
     ds = ImageDataset(images, train_transform(p.augment))
     history = fit_classifier(model, ds, LabelStore(labels.numpy(), labels.numpy()), p, seed, torch.device("cpu"),
                              {"train": (ImageDataset(images), labels.numpy())})
@@ -99,3 +99,12 @@ def test_balanced_sampler_draws_classes_evenly_and_is_seeded():
     assert draws[0] == draws[1] and len(draws[0]) == 1000
     share = np.bincount(labels[draws[0]], minlength=3) / 1000
     assert np.all(np.abs(share - 1 / 3) < 0.06), share  # uniform sampling would give 0.90 / 0.09 / 0.01
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
+    eager, h_eager = _fit(epochs=1)
+    compiled, h_compiled = _fit(epochs=1, compile=True)
+    assert h_compiled[-1]["train_loss"] == pytest.approx(h_eager[-1]["train_loss"], rel=1e-3)
+    save_classifier(tmp_path / "m.pt", compiled, MODEL, ["a", "b"], 16)
+    assert not any("_orig_mod" in k for k in torch.load(tmp_path / "m.pt")["state_dict"])

@@ -8,7 +8,6 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.optim import create_optimizer_v2
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -20,7 +19,7 @@ from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from . import distributed
 from .evaluate import inference_batches, make_loader
-from .runtime import autocast, to_device
+from .runtime import adamw, autocast, to_device
 from .train import epoch_seed, update, warmup_exp_decay
 
 
@@ -148,8 +147,8 @@ def fit_mgn(
     loader = make_loader(train_set, distributed.per_process_batch(p.batch_size, "mgn.batch_size"), dev,
                          shuffle=True, num_workers=p.num_workers, generator=generator,
                          drop_last=len(train_set) > p.batch_size, sampler=shards)
-    opt_d = create_optimizer_v2(D, "adamw", lr=p.lr_d, weight_decay=p.weight_decay)
-    opt_g = create_optimizer_v2(G, "adamw", lr=p.lr_g, weight_decay=p.weight_decay)
+    opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
+    opt_g = adamw(G, p.lr_g, p.weight_decay, dev)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
     # the adversarial phase, in G steps.
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, warmup_exp_decay(len(loader), 1, p.lr_gamma))

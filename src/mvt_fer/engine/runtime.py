@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import torch
+from timm.optim import create_optimizer_v2
 
 
 def seed_everything(seed: int) -> None:
@@ -20,10 +21,19 @@ def seed_everything(seed: int) -> None:
 
 
 def device() -> torch.device:
-    """This process's device: its GPU under torchrun (LOCAL_RANK), the GPU or the CPU otherwise."""
+    """This process's device: its GPU under torchrun (LOCAL_RANK), the GPU or the CPU otherwise. On a GPU,
+    float32 matmuls and convolutions may use TF32 (bf16 autocast covers most of the work anyway)."""
     if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
+
+
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, dev: torch.device) -> torch.optim.Optimizer:
+    """timm's AdamW (no weight decay on norms and biases); the fused CUDA kernel on a GPU."""
+    return create_optimizer_v2(model, "adamw", lr=lr, weight_decay=weight_decay,
+                               **({"fused": True} if dev.type == "cuda" else {}))
 
 
 def autocast(dev: torch.device):

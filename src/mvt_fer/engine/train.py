@@ -9,7 +9,6 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.optim import create_optimizer_v2
 from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 from tqdm import tqdm
 
@@ -18,7 +17,7 @@ from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_decisions
 from . import distributed
 from .evaluate import make_loader, predict
-from .runtime import autocast, to_device
+from .runtime import adamw, autocast, to_device
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -97,7 +96,9 @@ def fit_classifier(
     loader = make_loader(train_set, batch_size, dev, shuffle=True, num_workers=p.num_workers, generator=generator,
                          drop_last=len(train_set) > p.batch_size,
                          sampler=shards or train_sampler(labels.labels, p.sampler, generator))
-    optimizer = create_optimizer_v2(model, "adamw", lr=p.lr, weight_decay=p.weight_decay)
+    optimizer = adamw(model, p.lr, p.weight_decay, dev)
+    # torch.compile wraps the module the steps call; `model` itself (what is saved) stays as it is.
+    step_model = torch.compile(model) if p.compile else model
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)
     )
@@ -119,7 +120,7 @@ def fit_classifier(
         for batch in bar:
             images, keep, index = to_device(batch, dev)
             targets = torch.from_numpy(labels.labels[index.cpu().numpy()]).to(dev)
-            loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets, epoch)
+            loss, logits = classifier_step(step_model, optimizer, scheduler, images, keep, targets, epoch)
             loss_sum += loss * len(targets)
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += len(targets)

@@ -1,0 +1,89 @@
+"""One-script device check: the paper's configuration (DeiT-S, 224 px, G on its first 6 blocks, batch 32)
+on synthetic images, timing the three heavy stages' inner steps on whatever device there is.
+
+    python benchmarks/device_check.py [--images 512] [--compile]
+
+Prints images/s for train_mgn (adversarial D + G updates), masks (G inference) and train_mvt (classifier
+updates), with bf16 autocast, TF32 and fused AdamW where the device is a GPU, and ends with one JSON
+object. Weights are random (no download): throughput does not depend on them. Sized to finish in well
+under 10 minutes on one GPU; on this project's 2-core CPU use --images 16.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+import typer
+
+from mvt_fer.data import synthetic
+from mvt_fer.data.dataset import ImageDataset
+from mvt_fer.engine import runtime
+from mvt_fer.engine.mgn import discriminator_step, generate_masks, generator_step
+from mvt_fer.engine.train import classifier_step
+from mvt_fer.masking import keep_grid, random_patch_mask
+from mvt_fer.models import create_classifier, create_generator
+from mvt_fer.params import MgnParams, ModelParams, SyntheticParams
+
+DEIT_S = ModelParams(name="deit_small_patch16_224")  # 16 px patches, 384 wide, 12 blocks, 6 heads
+
+
+def _rate(fn, n: int, dev: torch.device) -> float:
+    fn()  # warm-up (and compilation)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    start = time.perf_counter()
+    fn()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return n / (time.perf_counter() - start)
+
+
+def main(images: int = typer.Option(512, help="synthetic 224 px images per timed pass"),
+         batch_size: int = typer.Option(32, help="batch size (the paper's 32)"),
+         compile: bool = typer.Option(False, "--compile", help="torch.compile the classifier")) -> None:
+    runtime.seed_everything(0)
+    dev = runtime.device()
+    data = synthetic.generate_split(0, "test", images, 224, SyntheticParams()).images
+    x = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous().to(dev)
+    y = torch.arange(images, device=dev) % 7
+    batches = [(x[i:i + batch_size].float() / 255, y[i:i + batch_size]) for i in range(0, images, batch_size)]
+    mgn = MgnParams(depth=6, batch_size=batch_size)
+    G = create_generator(DEIT_S, mgn.depth, 224).to(dev)
+    D = create_classifier(DEIT_S, 7, 224).to(dev)
+    clf = create_classifier(DEIT_S, 7, 224).to(dev)
+    opt_d, opt_g, opt_c = (runtime.adamw(m, 1e-4, 0.05, dev) for m in (D, G, clf))
+    flat = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in (opt_d, opt_g, opt_c)]
+    step_clf = torch.compile(clf) if compile else clf
+    rng = torch.Generator().manual_seed(0)  # masks are drawn on the CPU stream, as in fit_mgn
+    keep = torch.from_numpy(keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16),
+                                      "show", 0.15)).to(dev)
+
+    def mgn_pass():
+        for xb, yb in batches:
+            r = random_patch_mask(len(yb), G.vit.patch_embed.num_patches, 0.15, rng, dev)
+            discriminator_step(G, D, opt_d, flat[0], xb, yb, r, mgn, 0.15, rng, warmup=False)
+            generator_step(G, D, opt_g, flat[1], xb, mgn, 0.15, rng)
+
+    def masks_pass():
+        generate_masks(G, ImageDataset(data), 256, dev)
+
+    def mvt_pass():
+        clf.train()
+        for i, (xb, yb) in enumerate(batches):
+            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size:(i + 1) * batch_size], yb, 0)
+
+    result = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+              "model": "deit_small_patch16_224", "image_size": 224, "batch_size": batch_size, "compile": compile}
+    for name, fn in (("train_mgn", mgn_pass), ("masks", masks_pass), ("train_mvt", mvt_pass)):
+        result[f"{name}_img_per_s"] = round(_rate(fn, images, dev), 1)
+        print(f"{name}: {result[f'{name}_img_per_s']} img/s", flush=True)
+    if dev.type == "cuda":
+        result["max_memory_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 2)
+    print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    typer.run(main)
