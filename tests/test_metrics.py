@@ -54,3 +54,25 @@ def test_mask_specificity_is_zero_for_one_mask_for_all_and_about_one_for_random(
     rng = np.random.default_rng(0)
     random = (rng.random((500, 36)).argsort(1) < 5).astype(float)
     assert M.mask_specificity(random) == pytest.approx(1.0, abs=0.05)
+
+
+def test_bootstrap_intervals_match_a_plain_loop_and_cover_the_estimate():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 300)
+    y_pred = np.where(rng.random(300) < 0.7, y_true, rng.integers(0, 3, 300))
+    ci = M.bootstrap_ci(y_true, y_pred, 3, resamples=200, seed=5)
+    # The same resamples, one at a time, through the plain metrics.
+    idx = np.random.default_rng(5).integers(0, 300, size=(200, 300))
+    accs = [M.accuracy(M.confusion_matrix(y_true[i], y_pred[i], 3)) for i in idx]
+    mcas = [M.mean_class_accuracy(M.confusion_matrix(y_true[i], y_pred[i], 3)) for i in idx]
+    assert ci["accuracy"] == pytest.approx(list(np.percentile(accs, [2.5, 97.5])), abs=1e-6)
+    assert ci["mean_class_accuracy"] == pytest.approx(list(np.percentile(mcas, [2.5, 97.5])), abs=1e-6)
+    acc = (y_true == y_pred).mean()
+    assert ci["accuracy"][0] < acc < ci["accuracy"][1] and ci["accuracy"][1] - ci["accuracy"][0] < 0.15
+    assert M.bootstrap_ci(y_true, y_pred, 3, 200, 5) == ci  # seeded
+
+
+def test_summarize_adds_intervals_only_when_asked():
+    y = np.array([0, 1, 1, 0])
+    assert "ci95" not in M.summarize(y, y, ["a", "b"], {})
+    assert M.summarize(y, y, ["a", "b"], {}, bootstrap=50)["ci95"]["accuracy"] == [1.0, 1.0]

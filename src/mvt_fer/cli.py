@@ -83,3 +83,72 @@ def preset_command(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(" ".join(presets.as_flags(overrides)))
+
+
+def _fail(err: UserError) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2) from None
+
+
+@app.command("predict")
+def predict_command(
+    inputs: list[str] = typer.Argument(..., help="image files, folders (searched recursively) or glob patterns"),
+    out: Path = typer.Option(Path("predictions.csv"), help="where to write one row per face (.csv or .json)"),
+    detect: bool = typer.Option(True, "--detect/--no-detect",
+                                help="find faces with OpenCV's Haar cascade, or take each image as one face"),
+    backend: str = typer.Option("torch", help="torch (the DVC outputs) or onnx (a model from `mvt-fer export`)"),
+    mvt: Path = typer.Option(Path("models/mvt.pt"), help="trained classifier (train_mvt's output)"),
+    mgn: Path = typer.Option(Path("models/mgn.pt"), help="trained mask generator, used when the classifier "
+                             "was trained on masked images"),
+    onnx: Path = typer.Option(Path("models/mvt.onnx"), help="exported model for --backend onnx"),
+    overlay_dir: Optional[Path] = typer.Option(None, help="also draw a PNG per image: boxes, labels, erased patches"),
+    batch_size: int = typer.Option(64, min=1, help="faces per forward pass"),
+    margin: float = typer.Option(0.1, min=0.0, help="grow each detected box by this share of its side"),
+    min_face: int = typer.Option(24, min=8, help="smallest face side the detector reports, pixels"),
+) -> None:
+    """Predict the expression of every face in the given images."""
+    from .inference import OnnxBackend, TorchBackend
+    from .predict import gather_inputs, predict_files, write_predictions
+
+    try:
+        if backend not in ("torch", "onnx"):
+            raise UserError(f"--backend: {backend!r} is neither torch nor onnx")
+        model = OnnxBackend(onnx) if backend == "onnx" else TorchBackend(mvt, mgn)
+        table = predict_files(gather_inputs(inputs), model, detect, batch_size, margin, min_face, overlay_dir)
+        write_predictions(table, out)
+    except UserError as err:
+        _fail(err)
+    faces = int((table["face"] >= 0).sum())
+    typer.echo(f"predict: {faces} face(s) in {table['file'].nunique()} image(s) -> {out}"
+               + (f"; no face found in {int((table['face'] < 0).sum())} image(s)" if (table["face"] < 0).any() else ""))
+
+
+@app.command("export")
+def export_command(
+    out: Path = typer.Option(Path("models/mvt.onnx"), help="the ONNX file to write"),
+    mvt: Path = typer.Option(Path("models/mvt.pt"), help="trained classifier"),
+    mgn: Path = typer.Option(Path("models/mgn.pt"), help="trained mask generator (put in front of the classifier "
+                             "when it was trained on masked images)"),
+    check: Path = typer.Option(Path("data/prepared"), help="prepared store whose test images check the parity "
+                               "(random images where it is absent)"),
+) -> None:
+    """Export the masked classifier (G + classifier, or the classifier alone) to ONNX and check it against
+    PyTorch: the largest absolute difference in probabilities is printed, and above 1e-4 it fails."""
+    import numpy as np
+
+    from .data.store import PreparedStore
+    from .inference import export_onnx, load_predictor
+
+    try:
+        predictor, meta = load_predictor(mvt, mgn)
+        size = meta["image_size"]
+        if (check / "meta.json").is_file() and PreparedStore(check).image_size == size:
+            images = np.asarray(PreparedStore(check).images(PreparedStore(check).splits[-1])[:64])
+        else:
+            images = np.random.default_rng(0).integers(0, 256, (16, size, size, 3), dtype=np.uint8)
+        diff = export_onnx(predictor, meta["classes"], size, out, images)
+    except UserError as err:
+        _fail(err)
+    typer.echo(f"export: {out} ({'G + classifier' if predictor.generator is not None else 'classifier'}, "
+               f"{size} px); max |ONNX - PyTorch| = {diff:.2e} over {len(images)} images")
+

@@ -181,6 +181,10 @@ class RelabelParams(Section):
 
 class EvaluateParams(Section):
     batch_size: PositiveInt = Field(256, description="batch size for inference")
+    bootstrap: NonNegativeInt = Field(
+        1000, description="bootstrap resamples of the test set for the 95% intervals of accuracy and mean-class "
+        "accuracy (eval.json `ci95`; seeded by `seed`); 0: none"
+    )
     cross_test: Optional[str] = Field(
         None, description="another dataset's prepared store (a data/prepared folder) whose test split is also "
         "scored, classes matched by name, into eval.json's `cross`; null: none"

@@ -35,7 +35,8 @@ def evaluate(p: Params) -> None:
                             patch_size=model.patch_size)
     probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
-    result = M.summarize(y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS})
+    result = M.summarize(y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS},
+                         p.evaluate.bootstrap, p.seed)
     if p.evaluate.cross_test is not None:
         result["cross"] = cross_evaluate(p, model, meta["classes"], store.image_size, dev)
     write_json(METRICS / "eval.json", result)
@@ -44,8 +45,9 @@ def evaluate(p: Params) -> None:
     cm = M.confusion_matrix(y_true, y_pred, len(classes))
     plots.confusion(cm, store.classes, PLOTS / "eval" / "confusion.png",
                     title=f"{p.dataset} test: accuracy {result['accuracy']:.3f}")
-    print(f"evaluate: accuracy {result['accuracy']:.4f}, mean class accuracy "
-          f"{result['mean_class_accuracy']:.4f} on {result['n']} test images", flush=True)
+    ci = result.get("ci95", {}).get("accuracy")
+    print(f"evaluate: accuracy {result['accuracy']:.4f}" + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "")
+          + f", mean class accuracy {result['mean_class_accuracy']:.4f} on {result['n']} test images", flush=True)
 
 
 def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int, int]:
@@ -80,7 +82,8 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
     columns = np.array(sorted(set(mapping.values())))
     y_pred = columns[probs[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)
-    result = M.summarize(y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS})
+    result = M.summarize(y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS},
+                         p.evaluate.bootstrap, p.seed)
     test_only = [c for j, c in enumerate(other.classes) if j not in mapping]
     result |= {
         "test_set": str(other.root), "dataset": other.meta["dataset"],

@@ -45,7 +45,7 @@ def train_mvt(p: Params) -> None:
     )
     if not distributed.is_main():
         return
-    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size)
+    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks)
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")
     log = pd.DataFrame(labels.log, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"])
