@@ -200,6 +200,36 @@ def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> f
     return rate / step_rate
 
 
+def predict_latency(images: np.ndarray, repeats: int) -> dict:
+    """Milliseconds per face of predict's model call (G + classifier from models/*.pt), one face at a time
+    and in batches of 64, for the PyTorch and the ONNX Runtime backends (exported here, to a temp file)."""
+    import tempfile
+    from pathlib import Path
+
+    from mvt_fer.inference import OnnxBackend, TorchBackend, export_onnx
+
+    if not Path("models/mvt.pt").is_file():
+        print("predict latency: skipped (no models/mvt.pt; run dvc repro first)")
+        return {}
+    torch_backend = TorchBackend("models/mvt.pt", "models/mgn.pt")
+    size = torch_backend.image_size
+    faces = np.ascontiguousarray(images[:64, :size, :size].transpose(0, 3, 1, 2), dtype=np.float32) / 255
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(torch_backend.predictor, torch_backend.classes, size, Path(tmp) / "m.onnx", images[:16])
+        onnx_backend = OnnxBackend(Path(tmp) / "m.onnx")
+        out = {}
+        for name, backend in (("torch", torch_backend), ("onnx", onnx_backend)):
+            single = lambda: [backend(faces[i:i + 1]) for i in range(16)]  # noqa: E731
+            batched = lambda: backend(faces)  # noqa: E731
+            single(), batched()
+            t_single, t_batched = _best_of([single, batched], repeats)
+            out[f"predict_ms_per_face_{name}"] = round(1000 * t_single / 16, 3)
+            out[f"predict_ms_per_face_{name}_batch64"] = round(1000 * t_batched / len(faces), 3)
+            print(f"predict ({name}): {out[f'predict_ms_per_face_{name}']:.2f} ms per face alone, "
+                  f"{out[f'predict_ms_per_face_{name}_batch64']:.3f} ms per face in batches of 64")
+    return out
+
+
 def main(params: str = typer.Option("params.yaml", help="params file (model and batch sizes)"),
          images: int = typer.Option(2048, help="synthetic images to time over"),
          repeats: int = typer.Option(10, help="timed repeats, taking turns; the best of each is kept")) -> None:
@@ -211,7 +241,7 @@ def main(params: str = typer.Option("params.yaml", help="params file (model and 
         "masks_vs_forward": round(masks_vs_forward(p, data, repeats), 3),
         "mgn_step_vs_bare": round(mgn_step_vs_bare(p, data, repeats), 3),
         "loader_vs_train_demand": round(loader_vs_train_demand(p, data, step_rate), 3),
-    }
+    } | predict_latency(data, repeats)
     print(json.dumps(ratios, sort_keys=True))
 
 

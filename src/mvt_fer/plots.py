@@ -137,3 +137,25 @@ def threshold_functions(r, path: str | Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     _save(fig, path)
+
+
+def subset_accuracy(result: dict, path: str | Path, title: str = "") -> None:
+    """Accuracy overall and on each flagged subset (occluded, pose > 30, pose > 45), with the bootstrap
+    interval of the overall accuracy where there is one, and each bar's image count."""
+    names = ["all", *result.get("subsets", {})]
+    values = [result["accuracy"], *result.get("subsets", {}).values()]
+    counts = [result["n"], *result.get("subset_n", {}).values()]
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 1.5, 3.2))
+    bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(names) - 1))
+    ci = result.get("ci95", {}).get("accuracy")
+    if ci:
+        ax.errorbar([0], [result["accuracy"]], yerr=[[result["accuracy"] - ci[0]], [ci[1] - result["accuracy"]]],
+                    color="black", capsize=4)
+    for bar, v, n in zip(bars, values, counts):
+        ax.text(bar.get_x() + bar.get_width() / 2, v + 0.02, f"{v:.3f}\nn={n}", ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+

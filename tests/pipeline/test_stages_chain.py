@@ -45,7 +45,7 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     for split in store.splits:
         mp = mask_store.mp(split, len(store.rows(split)))
         assert mp.shape == (len(store.rows(split)), 4, 4) and mp.dtype == np.float16
-    for png in ("plots/masks/samples.png", "plots/mgn/curves.png", "plots/eval/confusion.png"):
+    for png in ("plots/masks/samples.png", "plots/mgn/curves.png", "plots/eval/confusion.png", "plots/eval/subsets.png"):
         assert (tmp_path / png).stat().st_size > 1000
     assert json.loads((tmp_path / "metrics" / "eval.json").read_text())["n"] == 42
 

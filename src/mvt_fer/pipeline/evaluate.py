@@ -45,6 +45,7 @@ def evaluate(p: Params) -> None:
     cm = M.confusion_matrix(y_true, y_pred, len(classes))
     plots.confusion(cm, store.classes, PLOTS / "eval" / "confusion.png",
                     title=f"{p.dataset} test: accuracy {result['accuracy']:.3f}")
+    plots.subset_accuracy(result, PLOTS / "eval" / "subsets.png", title=f"{p.dataset} test: accuracy by subset")
     ci = result.get("ci95", {}).get("accuracy")
     print(f"evaluate: accuracy {result['accuracy']:.4f}" + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "")
           + f", mean class accuracy {result['mean_class_accuracy']:.4f} on {result['n']} test images", flush=True)
