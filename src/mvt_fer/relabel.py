@@ -69,6 +69,14 @@ class LabelStore:
         self.labels[index[changed]] = new[changed]
         return len(changed)
 
+    def state(self) -> dict:
+        """What a resumed run needs: the current labels and the change log."""
+        return {"labels": torch.from_numpy(self.labels.copy()), "log": list(self.log)}
+
+    def restore(self, state: dict) -> None:
+        self.labels = state["labels"].numpy().astype(np.int64)
+        self.log = list(state["log"])
+
     def epoch_stats(self, epoch: int) -> dict:
         """Changes made in `epoch` and, where noise was injected, their precision and the recall of the
         labels as they stand now (call it at the end of the epoch)."""

@@ -65,3 +65,42 @@ def load_generator(path: str | Path) -> tuple[MaskGenerator, dict]:
     """G (eval mode, on CPU) and its metadata (`meta`: view, mask_ratio, hard)."""
     return _load(path, lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
                  "mask generator", "train_mgn")
+
+
+class Resume:
+    """The epoch checkpoint of a training loop, so that a killed stage continues where it stopped.
+
+    Process 0 writes it atomically after every epoch (models, optimisers, schedules, label store,
+    history); a rerun loads it only if its fingerprint (the params and input files of the run) matches, so
+    a checkpoint of other params or data is never continued; the stage removes it once its outputs are
+    written. The loops reseed every epoch from (seed, epoch), so a resumed run repeats the uninterrupted
+    one exactly.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str):
+        self.path, self.fingerprint = Path(path), fingerprint
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a checkpoint cut short by the kill itself cannot be; anything else is foreign
+            print(f"resume: ignoring {self.path} ({type(err).__name__})", flush=True)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            print(f"resume: ignoring {self.path}: written for other params or inputs", flush=True)
+            return None
+        print(f"resume: continuing from {self.path} after epoch {state['epoch']}", flush=True)
+        return state
+
+    def save(self, state: dict) -> None:
+        from . import distributed
+
+        if distributed.is_main():
+            with atomic_path(self.path) as tmp:
+                torch.save(state | {"fingerprint": self.fingerprint}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+

@@ -18,6 +18,7 @@ from ..masking import (as_grid, bernoulli_log_prob, discriminator_view, random_p
 from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from . import distributed
+from .checkpoint import Resume
 from .evaluate import inference_batches, make_loader
 from .runtime import adamw, autocast, to_device
 from .train import epoch_seed, update, warmup_exp_decay
@@ -133,6 +134,7 @@ def fit_mgn(
     seed: int,
     dev: torch.device,
     monitor: tuple[Dataset, np.ndarray] | None = None,
+    resume: Resume | None = None,
 ) -> list[dict]:
     """Train G and D in place.
 
@@ -155,8 +157,14 @@ def fit_mgn(
     g_steps_per_epoch = -(-len(loader) // p.d_steps_per_g_step)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, warmup_exp_decay(g_steps_per_epoch, 1, p.lr_gamma))
     view = p.view
-    history = []
-    for epoch in range(p.d_warmup_epochs + p.epochs):
+    history, first_epoch = [], 0
+    state = resume.load() if resume is not None else None
+    if state is not None:
+        for obj, key in ((G, "G"), (D, "D"), (opt_d, "opt_d"), (opt_g, "opt_g"), (sched_d, "sched_d"),
+                         (sched_g, "sched_g")):
+            obj.load_state_dict(state[key])
+        history, first_epoch = list(state["history"]), state["epoch"]
+    for epoch in range(first_epoch, p.d_warmup_epochs + p.epochs):
         start = time.perf_counter()
         warmup = epoch < p.d_warmup_epochs
         seed_e = epoch_seed(seed, epoch) + distributed.rank()  # own augmentation and masks per process
@@ -212,6 +220,10 @@ def fit_mgn(
             scores = score_views(G, D, *monitor, view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
             record |= {f"val_{k}": v for k, v in scores.items()}
         history.append(record)
+        if resume is not None:
+            resume.save({"epoch": epoch + 1, "G": G.state_dict(), "D": D.state_dict(), "opt_d": opt_d.state_dict(),
+                         "opt_g": opt_g.state_dict(), "sched_d": sched_d.state_dict(),
+                         "sched_g": sched_g.state_dict(), "history": history})
         if distributed.is_main():
             summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
             print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)

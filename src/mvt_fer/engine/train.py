@@ -17,6 +17,7 @@ from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_decisions
 from . import distributed
 from .evaluate import make_loader, predict
+from .checkpoint import Resume
 from .runtime import adamw, autocast, to_device
 
 
@@ -78,6 +79,7 @@ def fit_classifier(
     monitor: dict[str, tuple[Dataset, np.ndarray]] | None = None,
     eval_batch_size: int = 256,
     relabel: RelabelParams | None = None,
+    resume: Resume | None = None,
 ) -> list[dict]:
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row).
 
@@ -85,7 +87,8 @@ def fit_classifier(
     changes). With `relabel.enabled`, from epoch `relabel.start_epoch` on every batch's predictions may
     change its samples' labels (Eq. 6); a change holds in later epochs until the sample is relabeled
     again. After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels))
-    for the training curves. Returns one record per epoch.
+    for the training curves. With `resume`, every epoch is checkpointed and a matching checkpoint is
+    continued. Returns one record per epoch.
     """
     model.to(dev)
     generator = torch.Generator()
@@ -102,8 +105,15 @@ def fit_classifier(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)
     )
-    history = []
-    for epoch in range(p.epochs):
+    history, first_epoch = [], 0
+    state = resume.load() if resume is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        labels.restore(state["labels"])
+        history, first_epoch = list(state["history"]), state["epoch"]
+    for epoch in range(first_epoch, p.epochs):
         start = time.perf_counter()
         # Each process draws its own augmentation and dropout; the shuffle is shared (`shards`).
         seed_e = epoch_seed(seed, epoch) + distributed.rank()
@@ -140,6 +150,9 @@ def fit_classifier(
             probs = predict(model, dataset, eval_batch_size, dev)
             record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
         history.append(record)
+        if resume is not None:
+            resume.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "labels": labels.state(), "history": history})
         if distributed.is_main():
             summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
             print(f"train_mvt {summary} ({time.perf_counter() - start:.1f}s)", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,23 @@ MASKS = Path("data/masks")
 MGN_MODEL = Path("models/mgn.pt")
 MVT_MODEL = Path("models/mvt.pt")
 RELABEL_LOG = Path("logs/relabel.csv")
+CHECKPOINTS = Path("checkpoints")  # epoch checkpoints of killed runs; not DVC outputs (dvc repro would delete them)
 METRICS = Path("metrics")
 PLOTS = Path("plots")
+
+
+def fingerprint(p: Params, *inputs: Path) -> str:
+    """sha256 of the params and of every file under `inputs`: what an epoch checkpoint must match to be
+    continued."""
+    h = hashlib.sha256(p.model_dump_json().encode())
+    for root in inputs:
+        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if f.is_file():
+                h.update(str(f.relative_to(root.parent)).encode())
+                with f.open("rb") as stream:
+                    for chunk in iter(lambda: stream.read(1 << 20), b""):
+                        h.update(chunk)
+    return h.hexdigest()
 
 
 def open_store(p: Params) -> PreparedStore:

@@ -9,12 +9,12 @@ from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
 from ..engine import distributed, runtime
-from ..engine.checkpoint import save_generator
+from ..engine.checkpoint import Resume, save_generator
 from ..engine.mgn import fit_mgn
 from ..io import write_csv, write_json
 from ..models import create_classifier, create_generator
 from ..params import Params
-from .paths import METRICS, MGN_MODEL, PLOTS, open_store
+from .paths import CHECKPOINTS, METRICS, MGN_MODEL, PLOTS, PREPARED, fingerprint, open_store
 
 
 def train_mgn(p: Params) -> None:
@@ -33,7 +33,8 @@ def train_mgn(p: Params) -> None:
     if distributed.is_main():
             print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
               f"{len(train_set)} images, device {dev}, {distributed.world_size()} process(es)", flush=True)
-    history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor))
+    resume = Resume(CHECKPOINTS / "train_mgn.pt", fingerprint(p, PREPARED))
+    history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor, resume))
     if not distributed.is_main():
         return
     meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.estimator != "soft"}
@@ -46,3 +47,4 @@ def train_mgn(p: Params) -> None:
         {k: round(float(last[k]), 6) for k in history.columns if k not in ("epoch", "phase") and pd.notna(last[k])}
         | {"epochs": int(last["epoch"]), "view": p.mgn.view, "mask_ratio": p.mask_ratio},
     )
+    resume.clear()

@@ -8,13 +8,14 @@ from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
 from ..engine import distributed, runtime
-from ..engine.checkpoint import save_classifier
+from ..engine.checkpoint import Resume, save_classifier
 from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
 from ..relabel import LabelStore, relabel_quality
-from .paths import METRICS, MVT_MODEL, PLOTS, RELABEL_LOG, classifier_keep, open_store
+from .paths import (CHECKPOINTS, MASKS, METRICS, MVT_MODEL, PLOTS, PREPARED, RELABEL_LOG, classifier_keep,
+                    fingerprint, open_store)
 
 
 def train_mvt(p: Params) -> None:
@@ -40,8 +41,10 @@ def train_mvt(p: Params) -> None:
         print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) on "
               f"{len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}, "
               f"{distributed.world_size()} process(es)", flush=True)
+    resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
     history = pd.DataFrame(
-        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel)
+        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel,
+                       resume)
     )
     if not distributed.is_main():
         return
@@ -57,4 +60,5 @@ def train_mvt(p: Params) -> None:
     if p.relabel.enabled:
         summary["relabel"] = {"count": len(log)} | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy)
     write_json(METRICS / "train.json", summary)
+    resume.clear()
 
