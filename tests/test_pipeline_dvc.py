@@ -51,6 +51,7 @@ def repo(tmp_path, tiny_params):
     return work, env
 
 
+@pytest.mark.reliability
 def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     work, env = repo
     _run(["dvc", "repro"], work, env)
@@ -76,6 +77,19 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     assert "Running stage" not in again
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-q", "-m", "baseline"], work, env)
+
+    # Data versioning: push to a local-directory remote; a fresh clone pulls and reruns nothing.
+    _run(["dvc", "remote", "add", "-d", "shared", str(work.parent / "remote")], work, env)
+    _run(["git", "commit", "-q", "-am", "remote"], work, env)
+    _run(["dvc", "push"], work, env)
+    clone = work.parent / "clone"
+    _run(["git", "clone", "-q", str(work), str(clone)], work.parent, env)
+    clone_env = env | {"PYTHONPATH": str(clone / "src")}
+    _run(["dvc", "pull"], clone, clone_env)
+    pulled = _run(["dvc", "repro"], clone, clone_env)
+    assert "Running stage" not in pulled
+    for f in ("metrics/eval.json", "metrics/train.json", "metrics/masks.json", "models/mvt.pt", "data/masks/test.npy"):
+        assert (clone / f).read_bytes() == (work / f).read_bytes(), f
 
     # A training param reruns training and evaluation, not prepare; metrics diff shows the change.
     exp = _run(["dvc", "exp", "run", "-S", "mvt.epochs=1"], work, env)

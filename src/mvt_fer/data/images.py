@@ -51,14 +51,17 @@ class BadRows:
 
     def load(self, path: Path, size: int, where: str, box=None) -> np.ndarray | None:
         """The image at `path`, or None after reporting why it cannot be used."""
+        subject = "the image" if where == str(path) else f"image {path}"  # a row of a label file names both
         if not path.is_file():
-            self("image_missing", where, f"image {path} is missing")
+            self("image_missing", where, f"{subject} is missing")
             return None
         try:
             return load_image(path, size, box)
         except ValueError as err:
-            self("image_unreadable" if str(err) == "unreadable" else "bad_box", where,
-                 f"image {path} cannot be decoded" if str(err) == "unreadable" else f"face box {box} lies outside {path}")
+            if str(err) == "unreadable":
+                self("image_unreadable", where, f"{subject} cannot be decoded")
+            else:
+                self("bad_box", where, f"face box {box} lies outside {subject}")
             return None
 
 
