@@ -157,11 +157,14 @@ def run(points: list[Point], out: Path = RESULTS) -> None:
 
 
 def _mean_std(values: pd.Series) -> str:
+    """'mean ± sample std (n=seeds)'; counts without decimals."""
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
         return "-"
-    std = v.std(ddof=1) if len(v) > 1 else float("nan")
-    return f"{v.mean():.3f} ± {std:.3f} (n={len(v)})" if len(v) > 1 else f"{v.mean():.3f} (n=1)"
+    fmt = ".0f" if values.name in ("relabel_count", "relabel_wrong") else ".3f"
+    if len(v) == 1:
+        return f"{v[0]:{fmt}} (n=1)"
+    return f"{v.mean():{fmt}} ± {v.std(ddof=1):{fmt}} (n={len(v)})"
 
 
 def summarize(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -200,7 +203,8 @@ def curves_plot(runs: pd.DataFrame, path: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if len(frame):
+            ax.legend(fontsize=8)
     axes[0].set_ylabel("test accuracy")
     _save(fig, path)
 
