@@ -95,3 +95,7 @@ def test_bad_inputs_are_one_line_errors(trained, monkeypatch, tmp_path):
     result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--backend", "onnx",
                      "--onnx", str(tmp_path / "none.onnx"))
     assert result.exit_code == 2 and "no ONNX model" in result.output
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--backend", "onnx",
+                     "--onnx", str(tmp_path / "junk.onnx"))
+    assert result.exit_code == 2 and "junk.onnx: not a readable ONNX model" in result.output

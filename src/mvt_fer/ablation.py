@@ -121,7 +121,7 @@ def collect(point: Point, workspace: Path = Path(".")) -> dict:
     return {
         "name": point.name, "seed": point.seed, "noise": point.noise, "mask_ratio": point.mask_ratio,
         "use_masks": point.use_masks, "relabel": point.relabel, "fn": point.fn, "row": point.row,
-        "accuracy": ev["accuracy"], "occluded": ev["subsets"].get("occluded"),
+        "accuracy": ev["accuracy"], "occluded": ev.get("subsets", {}).get("occluded"),
         "relabel_count": len(log), "relabel_wrong": int((log["new"] != log["clean"]).sum()),
         "relabel_precision": relabel.get("precision"), "relabel_recall": relabel.get("recall"),
         "off_face_share": mk.get("off_face_share"), "mask_area": mk["mask_area"].get("test"),
@@ -139,7 +139,7 @@ def run(points: list[Point], out: Path = RESULTS) -> None:
     """Run the grid points not yet in `out/runs.jsonl`, appending each one's figures as it finishes.
     params.yaml is restored afterwards (the workspace keeps the last experiment's outputs)."""
     log = out / "runs.jsonl"
-    done = set(read_runs(log)["name"]) if log.exists() else set()
+    done = {json.loads(line)["name"] for line in log.read_text().splitlines() if line.strip()} if log.exists() else set()
     todo = [p for p in points if p.name not in done]
     print(f"ablation: {len(points) - len(todo)} of {len(points)} experiments already done", flush=True)
     params = Path("params.yaml").read_bytes()

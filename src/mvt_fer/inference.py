@@ -33,18 +33,14 @@ class MaskedPredictor(nn.Module):
         self.meta = meta or {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        keep = None
-        if self.generator is not None:
-            mp = self.generator(images)
-            keep = as_grid(inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]),
-                           self.generator.grid)
-        return self.classifier(images, keep).softmax(-1)
+        return self.classifier(images, self.keep_grid(images)).softmax(-1)
 
     def keep_grid(self, images: torch.Tensor) -> torch.Tensor | None:
-        """The keep-mask grid (B, h, w) G gives these images, or None without G (for overlays)."""
+        """The keep-mask grid (B, h, w) G gives these images, or None without G."""
         if self.generator is None:
             return None
-        mp = self.generator(images)
+        # Rounded to float16 as the masks stage stores Mp, so that ties in the top-k fall as in evaluate.
+        mp = self.generator(images).half().float()
         return as_grid(inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]),
                        self.generator.grid)
 
@@ -98,7 +94,10 @@ class OnnxBackend:
 
         if not Path(path).is_file():
             raise UserError(f"{path}: no ONNX model (write one with `mvt-fer export`)")
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's own error types
+            raise UserError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
         props = self.session.get_modelmeta().custom_metadata_map
         if "classes" not in props:
             raise UserError(f"{path}: not an ONNX model written by `mvt-fer export` (no class names in it)")

@@ -36,15 +36,20 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, resam
     resampled with replacement `resamples` times (seeded), all resamples at once."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     n = len(y_true)
-    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    correct = (y_true == y_pred)[idx]
-    acc = correct.mean(1)
-    # Per resample and class: hits and support, by one bincount over (resample, class) cells.
-    cell = (np.arange(resamples)[:, None] * num_classes + y_true[idx]).ravel()
-    hits = np.bincount(cell, weights=correct.ravel(), minlength=resamples * num_classes).reshape(resamples, -1)
-    support = np.bincount(cell, minlength=resamples * num_classes).reshape(resamples, -1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mca = np.nanmean(np.where(support > 0, hits / np.maximum(support, 1), np.nan), axis=1)
+    rng = np.random.default_rng(seed)
+    acc, mca = [], []
+    for start in range(0, resamples, 100):  # 100 resamples at a time: memory stays ~100 x n
+        idx = rng.integers(0, n, size=(min(100, resamples - start), n))
+        correct = (y_true == y_pred)[idx]
+        acc.append(correct.mean(1))
+        # Per resample and class: hits and support, by one bincount over (resample, class) cells.
+        r = len(idx)
+        cell = (np.arange(r)[:, None] * num_classes + y_true[idx]).ravel()
+        hits = np.bincount(cell, weights=correct.ravel(), minlength=r * num_classes).reshape(r, -1)
+        support = np.bincount(cell, minlength=r * num_classes).reshape(r, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mca.append(np.nanmean(np.where(support > 0, hits / np.maximum(support, 1), np.nan), axis=1))
+    acc, mca = np.concatenate(acc), np.concatenate(mca)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return {"accuracy": [round(float(v), 6) for v in np.percentile(acc, q)],
             "mean_class_accuracy": [round(float(v), 6) for v in np.percentile(mca, q)]}

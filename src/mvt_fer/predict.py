@@ -109,7 +109,7 @@ def draw_overlays(table: pd.DataFrame, faces: list[np.ndarray], backend, out: Pa
             x = torch.from_numpy(np.stack(faces).transpose(0, 3, 1, 2).astype(np.float32) / 255)
             keeps = predictor.keep_grid(x).numpy()
     out.mkdir(parents=True, exist_ok=True)
-    face_index = 0
+    face_index, used = 0, set()
     for file, group in table.groupby("file", sort=False):
         canvas = read_rgb(Path(file)).copy()
         for r in group[group["face"] >= 0].to_dict("records"):
@@ -126,7 +126,11 @@ def draw_overlays(table: pd.DataFrame, faces: list[np.ndarray], backend, out: Pa
             cv2.putText(canvas, f"{r['expression']} {r['p_' + r['expression']]:.2f}", (x, max(y - 4, 10)),
                         cv2.FONT_HERSHEY_SIMPLEX, max(0.35, w / 250), (0, 255, 0), thickness)
             face_index += 1
-        with atomic_path(out / f"{Path(file).stem}.png") as tmp:
+        name, n = Path(file).stem, 1
+        while name in used:  # a/x.jpg and b/x.jpg, or x.jpg and x.png
+            name, n = f"{Path(file).stem}_{n}", n + 1
+        used.add(name)
+        with atomic_path(out / f"{name}.png") as tmp:
             cv2.imwrite(str(tmp), canvas[..., ::-1])
 
 

@@ -28,6 +28,7 @@ PAPER = {
     "mvt.batch_size": 32,
     "mvt.lr": 9e-5,
     "mvt.augment.shift": 0.0,
+    "mvt.sampler": "uniform",  # set explicitly: `dvc exp run -S` keeps what an earlier experiment set
     "relabel.delta": 0.2,
     "relabel.start_epoch": 10,
 }

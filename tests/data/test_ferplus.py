@@ -99,6 +99,10 @@ def test_csv_layout_rejects_mismatched_files(tmp_path):
     (tmp_path / "fer2013.csv").write_text(text)
     with pytest.raises(UserError, match=r"fer2013.csv: line 3: pixels must be 2304 integers"):
         ferplus.read_ferplus(tmp_path, 48, "val")
+    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["Training", "PrivateTest"])
+    (tmp_path / "fer2013.csv").write_text((tmp_path / "fer2013.csv").read_text().replace(" 10 10", " 10 300", 1))
+    with pytest.raises(UserError, match=r"fer2013.csv: line 3: pixels must be 2304 integers 0-255"):
+        ferplus.read_ferplus(tmp_path, 48, "val")
 
 
 def test_bad_vote_row_names_file_and_line(tmp_path):

@@ -31,6 +31,12 @@ def test_class_names_become_canonical_and_others_are_kept(tmp_path):
     assert report["train"] == {"kept": 4, "dropped": {}}
 
 
+def test_an_empty_val_folder_is_no_val_split(tmp_path):
+    _tree(tmp_path, {"train": {"sad": 1}, "val": {"sad": 0}, "test": {"sad": 1}})
+    _, splits, _ = folder.read_folder(tmp_path, 24)
+    assert sorted(splits) == ["test", "train"]
+
+
 def test_missing_split_and_corrupt_image(tmp_path):
     _tree(tmp_path, {"train": {"sad": 2}})
     with pytest.raises(UserError, match=r"no test/ folder"):

@@ -41,6 +41,8 @@ def _half_batch_grads(rank: int, port: int, x: torch.Tensor, y: torch.Tensor, ou
     distributed.average_gradients(model)
     out[rank] = [p.grad.clone() for p in model.parameters()]
     out[f"shard{rank}"] = distributed.shard(10)
+    out[f"any{rank}"] = distributed.any_process(rank == 1)  # true on one process: true on both
+    out[f"main{rank}"] = distributed.from_main(f"from {rank}")
     dist.destroy_process_group()
 
 
@@ -51,6 +53,7 @@ def test_averaged_half_batch_gradients_equal_the_full_batch_gradient():
         mp.spawn(_half_batch_grads, args=(_free_port(), x, y, out), nprocs=2)
         grads = {k: out[k] for k in (0, 1)}
         shards = [out["shard0"], out["shard1"]]
+        assert out["any0"] is out["any1"] is True and out["main0"] == out["main1"] == "from 0"
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3))
     torch.nn.functional.cross_entropy(model(x), y).backward()

@@ -71,3 +71,14 @@ def test_a_checkpoint_of_other_params_is_not_continued(tmp_path, tiny_params):
     out = _stage("train_mvt", tmp_path)
     assert "ignoring checkpoints/train_mvt.pt: written for other params or inputs" in out
     assert "train_mvt epoch=1 " in out
+
+
+def test_partial_saves_left_by_a_kill_are_removed(tmp_path):
+    from mvt_fer.engine.checkpoint import Resume
+
+    partial = tmp_path / ".train_mvt.pt.abc123.tmp"
+    partial.mkdir()
+    (partial / "train_mvt.pt").write_bytes(b"half a checkpoint")
+    assert Resume(tmp_path / "train_mvt.pt", "fp").load() is None
+    assert not partial.exists()
+

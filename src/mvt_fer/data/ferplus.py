@@ -111,9 +111,9 @@ def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[s
             if labels[i] < 0:
                 continue
             values = fer["pixels"].iloc[i].split()
-            if len(values) != 48 * 48 or not all(v.isdigit() for v in values):
+            if len(values) != 48 * 48 or not all(v.isdigit() and int(v) <= 255 for v in values):
                 raise UserError(f"{pixels_path}: line {i + 2}: pixels must be 2304 integers 0-255")
-            gray = np.asarray(values, np.uint8).reshape(48, 48)
+            gray = np.asarray(values, np.int64).astype(np.uint8).reshape(48, 48)
             image = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_CUBIC) \
                 if size != 48 else gray
             images.append(np.repeat(image[..., None], 3, axis=2))

@@ -57,7 +57,9 @@ def read_folder(root: str | Path, size: int, skip_bad_rows: bool = False) -> tup
             images.append(image)
             labels.append(index[name])
             sources.append(str(path.relative_to(root)))
-        if not labels and split != "val":
+        if not labels:
+            if split == "val":  # an empty validation folder is no validation split
+                continue
             raise UserError(f"{split_dirs[split]}: no usable images in any class folder")
         labels = np.asarray(labels, np.int64)
         splits[split] = SplitData(images=stack(images, size), labels=labels, clean_labels=labels, sources=sources)

@@ -93,20 +93,27 @@ def read_list(path: Path) -> tuple[dict[str, int], int]:
     return entries, duplicates
 
 
-def subset_flags(dataset: str, lists_root: str | Path, sources: list[str], labels: np.ndarray,
-                 num_classes: int) -> tuple[dict[str, np.ndarray], dict]:
-    """The test split's subset flags from the RAN lists of `dataset` under `lists_root`, and a report per
-    subset: listed, duplicates, matched, not_in_test, label_disagrees, label_out_of_range."""
+def read_lists(dataset: str, lists_root: str | Path) -> dict[str, tuple[Path, dict[str, int], int]]:
+    """{subset: (file, {key: label}, duplicates)} of `dataset`'s lists, each checked line by line."""
     root = Path(lists_root)
     if not root.is_dir():
         raise UserError(f"prepare.subset_lists: {root} is not a folder (point it at the RAN lists)")
-    keys = {image_key(s): i for i, s in enumerate(sources)}
-    flags, report = {}, {}
+    out = {}
     for subset, name in LISTS[dataset].items():
         path = root / name
         if not path.is_file():
             raise UserError(f"{path}: missing (prepare.subset_lists must hold {'/'.join(Path(name).parts[:1])}/)")
-        entries, duplicates = read_list(path)
+        out[subset] = (path, *read_list(path))
+    return out
+
+
+def subset_flags(dataset: str, lists_root: str | Path, sources: list[str], labels: np.ndarray,
+                 num_classes: int) -> tuple[dict[str, np.ndarray], dict]:
+    """The test split's subset flags from the RAN lists of `dataset` under `lists_root`, and a report per
+    subset: listed, duplicates, matched, not_in_test, label_disagrees, label_out_of_range."""
+    keys = {image_key(s): i for i, s in enumerate(sources)}
+    flags, report = {}, {}
+    for subset, (_, entries, duplicates) in read_lists(dataset, lists_root).items():
         flag = np.zeros(len(sources), bool)
         counts = {"listed": len(entries) + duplicates, "duplicates": duplicates, "matched": 0, "not_in_test": 0,
                   "label_disagrees": 0, "label_out_of_range": 0}

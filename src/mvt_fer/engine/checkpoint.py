@@ -81,11 +81,19 @@ class Resume:
         self.path, self.fingerprint = Path(path), fingerprint
 
     def load(self) -> dict | None:
+        """The checkpoint to continue, read by process 0 and shared with the others (on several machines
+        only process 0's has it), or None."""
+        from . import distributed
+
+        return distributed.from_main(self._read() if distributed.is_main() else None)
+
+    def _read(self) -> dict | None:
+        self._remove_partial_saves()
         if not self.path.is_file():
             return None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as err:  # a checkpoint cut short by the kill itself cannot be; anything else is foreign
+        except Exception as err:  # a save is atomic, so this is a foreign file, not a cut-short one
             print(f"resume: ignoring {self.path} ({type(err).__name__})", flush=True)
             return None
         if state.get("fingerprint") != self.fingerprint:
@@ -93,6 +101,13 @@ class Resume:
             return None
         print(f"resume: continuing from {self.path} after epoch {state['epoch']}", flush=True)
         return state
+
+    def _remove_partial_saves(self) -> None:
+        """A kill during a save leaves its temporary folder (atomic_path's) behind: remove those."""
+        import shutil
+
+        for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def save(self, state: dict) -> None:
         from . import distributed
@@ -103,4 +118,5 @@ class Resume:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+        self._remove_partial_saves()
 

@@ -29,7 +29,8 @@ def setup() -> None:
         cuda = torch.cuda.is_available()
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # gloo for the few CPU-side collectives (epoch sums, gathered objects), nccl for CUDA tensors.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
 
 
 def teardown() -> None:
@@ -73,6 +74,24 @@ def average_gradients(module: torch.nn.Module) -> None:
     flat /= world_size()
     for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
         g.copy_(synced)
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process if `flag` is true on any (so that all of them stop together)."""
+    if world_size() == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def from_main(obj):
+    """Process 0's `obj` on every process."""
+    if world_size() == 1:
+        return obj
+    box = [obj if is_main() else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def sum_over_processes(values: dict[str, float]) -> dict[str, float]:

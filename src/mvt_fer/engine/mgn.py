@@ -34,7 +34,7 @@ def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev
         with autocast(dev):
             mp = G(images)
         out.append(as_grid(mp.float(), G.grid).cpu().half())
-    return torch.cat(out).numpy()
+    return torch.cat(out).numpy() if out else np.empty((0, *G.grid), np.float16)
 
 
 def generated_view(images: torch.Tensor, mp: torch.Tensor, G: MaskGenerator, view: str, mask_ratio: float,

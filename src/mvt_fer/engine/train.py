@@ -54,7 +54,7 @@ def classifier_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
         logits = model(images, keep)
         loss = F.cross_entropy(logits.float(), targets)
     value = loss.item()
-    if not math.isfinite(value):
+    if distributed.any_process(not math.isfinite(value)):  # every process stops, none waits for the others
         raise UserError(f"train_mvt: loss became {value} in epoch {epoch + 1}; lower mvt.lr")
     update(model, optimizer, scheduler, loss)
     return value, logits

@@ -31,15 +31,23 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
     except RuntimeError as err:
         if "Unknown model" in str(err):
             raise UserError(f"model.name: timm has no model {p.name!r}") from None
-        if p.pretrained != "none":
+        if p.pretrained == "none":
+            raise
+        if any(k in str(err) for k in ("size mismatch", "Missing key", "Unexpected key")):
             raise UserError(f"model.pretrained: the weights in {p.pretrained} do not fit {p.name} with these "
                             f"overrides ({_first_line(err)})") from None
-        raise
+        if p.pretrained == "timm":
+            raise UserError(f"model.pretrained: could not fetch timm's weights for {p.name} ({_first_line(err)}); "
+                            "offline, download them once and set model.pretrained to the file") from None
+        raise UserError(f"model.pretrained: {p.pretrained} cannot be read as weights ({_first_line(err)})") from None
     except TypeError as err:  # a non-ViT model that takes no patch_size / depth / ... overrides
         raise UserError(f"model: {p.name!r} does not accept these overrides ({err})") from None
-    except Exception as err:  # noqa: BLE001 - the hub client raises many kinds when offline
-        if p.pretrained != "timm":
+    except Exception as err:  # noqa: BLE001 - the hub client and the file readers raise many kinds
+        if p.pretrained == "none":
             raise
+        if p.pretrained != "timm":
+            raise UserError(f"model.pretrained: {p.pretrained} cannot be read as weights ({type(err).__name__}: "
+                            f"{_first_line(err)})") from None
         raise UserError(f"model.pretrained: could not fetch timm's weights for {p.name} ({type(err).__name__}: "
                         f"{_first_line(err)}); offline, download them once and set model.pretrained to the file") from None
     patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)

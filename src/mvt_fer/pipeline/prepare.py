@@ -7,7 +7,7 @@ import numpy as np
 from ..data import affectnet, ferplus, folder, rafdb, synthetic
 from ..data.noise import inject_label_noise
 from ..data.store import SplitData, write_store
-from ..data.subsets import subset_flags
+from ..data.subsets import read_lists, subset_flags
 from ..errors import UserError
 from ..io import write_json
 from ..params import Params
@@ -67,14 +67,16 @@ SUBSET_LISTS = {"ferplus": "ferplus", "rafdb": "rafdb", "affectnet7": "affectnet
 
 def prepare(p: Params) -> None:
     """Build the prepared store of `p.dataset`, injecting `prepare.noise_rate` label noise on train."""
+    if p.prepare.subset_lists is not None:  # checked before a dataset that may take hours to read
+        if p.dataset not in SUBSET_LISTS:
+            raise UserError(f"prepare.subset_lists: there are no RAN lists for dataset {p.dataset}; set it to null")
+        read_lists(SUBSET_LISTS[p.dataset], p.prepare.subset_lists)
     classes, splits, report = ADAPTERS[p.dataset](p)
     for name, r in report.items():
         dropped = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
         print(f"prepare: {p.dataset} {name}: kept {r['kept']}, dropped {dropped}", flush=True)
     subsets = {}
     if p.prepare.subset_lists is not None:
-        if p.dataset not in SUBSET_LISTS:
-            raise UserError(f"prepare.subset_lists: there are no RAN lists for dataset {p.dataset}; set it to null")
         test = splits["test"]
         test.flags, subsets = subset_flags(SUBSET_LISTS[p.dataset], p.prepare.subset_lists, test.sources,
                                            test.labels, len(classes))
