@@ -39,8 +39,9 @@ class MaskedPredictor(nn.Module):
         """The keep-mask grid (B, h, w) G gives these images, or None without G."""
         if self.generator is None:
             return None
-        # Rounded to float16 as the masks stage stores Mp, so that ties in the top-k fall as in evaluate.
-        mp = self.generator(images).half().float()
+        # Mp in float32. (The masks stage stores it as float16; rounding here as well would make ties in
+        # the top-k common, and ONNX Runtime breaks ties differently from PyTorch.)
+        mp = self.generator(images)
         return as_grid(inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]),
                        self.generator.grid)
 
