@@ -178,7 +178,8 @@ def summarize(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     table2 = table2.sort_values("fn", key=lambda c: c.map(FNS.index))
     ratio_runs = runs[(runs.noise == 0.0) & ~runs.relabel & ((runs.mask_ratio.isin(MASK_RATIOS) & runs.use_masks)
                                                             | ~runs.use_masks)].copy()
-    ratio_runs.loc[~ratio_runs.use_masks, "mask_ratio"] = 0.0  # the baseline is the ratio-0 row
+    ratio_runs.loc[~ratio_runs.use_masks, "mask_ratio"] = 0.0  # the baseline is the ratio-0 row: no mask
+    ratio_runs.loc[~ratio_runs.use_masks, ["mask_area", "off_face_share"]] = np.nan
     table1 = (ratio_runs.groupby("mask_ratio")[["accuracy", "occluded", "mask_area", "off_face_share"]]
               .agg(_mean_std).reset_index())
     return {"table1_mask_ratio": table1, "table2_threshold_fn": table2, "table3_modules": table3}
