@@ -21,6 +21,12 @@ app = typer.Typer(
 for _fn in (pipeline.prepare, pipeline.train_mgn, pipeline.masks, pipeline.train_mvt, pipeline.evaluate):
     app.command(_fn.__name__.replace("_", "-"))(stage_command(_fn))
 
+def _fail(err: UserError) -> None:
+    """Bad input: one line, exit status 2, no traceback (as the stages do)."""
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2) from None
+
+
 ablation_app = typer.Typer(help="The paper's ablation (Tables 1-3) at CPU scale, as DVC experiments.",
                            no_args_is_help=True)
 app.add_typer(ablation_app, name="ablation")
@@ -43,8 +49,7 @@ def ablation_run(
         ablation.run(points)
         ablation.report()
     except UserError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+        _fail(err)
 
 
 @ablation_app.command("report")
@@ -55,8 +60,7 @@ def ablation_report() -> None:
     try:
         tables = ablation.report()
     except UserError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+        _fail(err)
     for name, table in tables.items():
         typer.echo(f"{name}\n{table.to_string(index=False)}\n")
 
@@ -74,20 +78,13 @@ def preset_command(
     from .params import read_yaml
 
     if name not in presets.PRESETS:
-        typer.echo(f"error: no preset {name!r} (have {', '.join(presets.PRESETS)})", err=True)
-        raise typer.Exit(2)
+        _fail(UserError(f"no preset {name!r} (have {', '.join(presets.PRESETS)})"))
     try:
         raw = read_yaml(params) or {}
         overrides, _ = presets.preset(name, raw, **{"prepare.root": root, "prepare.subset_lists": subset_lists})
     except UserError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+        _fail(err)
     typer.echo(" ".join(presets.as_flags(overrides)))
-
-
-def _fail(err: UserError) -> None:
-    typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(2) from None
 
 
 @app.command("predict")

@@ -7,6 +7,7 @@ same filters as `prepare`, and classified in batches by either backend (PyTorch 
 
 from __future__ import annotations
 
+import functools
 import glob
 from pathlib import Path
 
@@ -42,9 +43,14 @@ def gather_inputs(inputs: list[str]) -> list[Path]:
     return sorted(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=1)
+def _detector() -> cv2.CascadeClassifier:
+    return cv2.CascadeClassifier(str(CASCADE))  # parsed once, not per image
+
+
 def detect_faces(image: np.ndarray, min_face: int) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in an RGB image, largest first."""
-    detector = cv2.CascadeClassifier(str(CASCADE))
+    detector = _detector()
     gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
     boxes = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
