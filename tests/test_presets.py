@@ -13,11 +13,28 @@ from mvt_fer import presets
 from mvt_fer.cli import app
 
 
-@pytest.mark.parametrize("name", sorted(presets.PRESETS))
-def test_every_preset_is_valid_params(name, base_params):
+PAPER_PRESETS = sorted(name for name, overrides in presets.PRESETS.items() if presets.PAPER.keys() <= overrides.keys())
+
+
+def test_the_paper_presets_are_the_four_datasets():
+    assert PAPER_PRESETS == ["affectnet7", "affectnet8", "ferplus", "rafdb"]
+
+
+@pytest.mark.parametrize("name", PAPER_PRESETS)
+def test_every_paper_preset_is_valid_params(name, base_params):
     overrides, p = presets.preset(name, base_params, **{"prepare.root": "/data/x"})
     assert p.dataset == name and p.model.pretrained == "timm" and p.prepare.image_size == 224
     assert p.model.timm_kwargs() == {} and p.mgn.depth == 6 and p.mvt.batch_size == 32
+
+
+def test_ferplus_cpu_does_not_depend_on_earlier_experiments(base_params):
+    """`dvc exp run -S` keeps what an earlier experiment set: the preset must override all of it."""
+    clean = presets.preset("ferplus-cpu", base_params, **{"prepare.root": "x"})[1]
+    earlier = presets.set_dotted(base_params, presets.PRESETS["rafdb"] | {"mvt.use_masks": False, "prepare.noise_rate": 0.3,
+                                                                         "relabel.enabled": False, "mgn.epochs": 9})
+    assert presets.preset("ferplus-cpu", earlier, **{"prepare.root": "x"})[1] == clean
+    assert (clean.dataset, clean.prepare.image_size, clean.model.pretrained, clean.mask_ratio) == ("ferplus", 48, "none", 0.2)
+    assert (clean.relabel.enabled, clean.relabel.fn, clean.mvt.use_masks) == (True, "quadratic", True)
 
 
 def test_per_dataset_choices_of_the_paper(base_params):

@@ -65,6 +65,7 @@ PRESETS["ferplus-cpu"] = {
     "mvt.epochs": 15,
     "mvt.batch_size": 64,
     "mvt.lr": 5e-4,
+    "mvt.augment.shift": 0.1,
     "mvt.sampler": "uniform",
     "mvt.use_masks": True,
     "relabel.enabled": True,
