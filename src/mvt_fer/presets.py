@@ -65,7 +65,10 @@ PRESETS["ferplus-cpu"] = {
     "mvt.epochs": 15,
     "mvt.batch_size": 64,
     "mvt.lr": 5e-4,
-    "mvt.augment.shift": 0.1,
+    # Shifts and random erasing on top of G's masks kept the from-scratch ViT near the class prior (train
+    # loss 1.605 -> 1.550, valid 0.38 after 7 of 15 epochs); the MGN's D learns on flips alone.
+    "mvt.augment.shift": 0.0,
+    "mvt.augment.random_erasing": 0.0,
     "mvt.sampler": "uniform",
     "mvt.use_masks": True,
     "relabel.enabled": True,
