@@ -174,11 +174,6 @@ class RelabelParams(Section):
     )
     delta: NonNegativeFloat = Field(0.2, description="the lower limit of the threshold (SCN's and the paper's 0.2)")
     start_epoch: NonNegativeInt = Field(10, description="first epoch (counting from 1) in which labels may change")
-    source: Literal["batch", "clean_pass"] = Field(
-        "batch", description="the probabilities Eq. 6 reads: batch (each training batch's own, on augmented views "
-        "with dropout on, as SCN's code) or clean_pass (one eval-mode pass over the un-augmented training images "
-        "before each relabeling epoch)"
-    )
     a: NonNegativeFloat = Field(1.0, description="scale of f")
     b: NonNegativeFloat = Field(10.0, description="steepness of the sigmoid f")
     c: Fraction = Field(0.5, description="midpoint of the sigmoid f")

@@ -69,20 +69,6 @@ def train_sampler(labels: np.ndarray, kind: str, generator: torch.Generator) -> 
     return WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
 
 
-def relabel_pass(model: torch.nn.Module, view: Dataset, labels: LabelStore, r: RelabelParams, epoch: int,
-                 batch_size: int, dev: torch.device) -> None:
-    """Eq. 6 on every training image at once, from one eval-mode pass over `view` (un-augmented, in dataset
-    order): the model's reading of the image itself rather than of one random augmented view with dropout
-    on. Process 0 decides and every process applies its decisions, so the label stores stay equal."""
-    decided = None
-    if distributed.is_main():
-        probs = torch.from_numpy(predict(model, view, batch_size, dev))
-        new = relabel_decisions(probs, torch.from_numpy(labels.labels), r)
-        decided = (new.numpy(), probs.numpy())
-    new, probs = distributed.from_main(decided)
-    labels.apply(epoch, np.arange(len(new)), new, probs)
-
-
 def fit_classifier(
     model: torch.nn.Module,
     train_set: Dataset,
@@ -94,15 +80,13 @@ def fit_classifier(
     eval_batch_size: int = 256,
     relabel: RelabelParams | None = None,
     resume: Resume | None = None,
-    relabel_view: Dataset | None = None,
 ) -> list[dict]:
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row).
 
     The loop owns the label store, never the DataLoader's workers (their copies would silently drop
     changes). With `relabel.enabled`, from epoch `relabel.start_epoch` on every batch's predictions may
     change its samples' labels (Eq. 6); a change holds in later epochs until the sample is relabeled
-    again. With `relabel.source == "clean_pass"` the decisions are made once per epoch instead, before it,
-    on `relabel_view` (the training images un-augmented, in dataset order). After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels))
+    again. After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels))
     for the training curves. With `resume`, every epoch is checkpointed and a matching checkpoint is
     continued. Returns one record per epoch.
     """
@@ -138,12 +122,10 @@ def fit_classifier(
         generator.manual_seed(seed_e)  # shuffling order and worker seeds
         train_set.set_seed(seed_e)  # augmentation when num_workers == 0
         torch.manual_seed(seed_e)  # dropout / drop-path
-        relabeling = relabel is not None and relabel.enabled and epoch + 1 >= relabel.start_epoch
-        if relabeling and relabel.source == "clean_pass":
-            relabel_pass(model, relabel_view, labels, relabel, epoch + 1, eval_batch_size, dev)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[0]["lr"]
+        relabeling = relabel is not None and relabel.enabled and epoch + 1 >= relabel.start_epoch
         bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}/{p.epochs}", leave=False, disable=None)
         for batch in bar:
             images, keep, index = to_device(batch, dev)
@@ -152,7 +134,7 @@ def fit_classifier(
             loss_sum += loss * len(targets)
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += len(targets)
-            if relabeling and relabel.source == "batch":
+            if relabeling:
                 probs = logits.detach().float().softmax(-1)
                 new = relabel_decisions(probs, targets, relabel)
                 # Every process applies every process's decisions, in rank order: the same labels everywhere.

@@ -44,7 +44,7 @@ def train_mvt(p: Params) -> None:
     resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
     history = pd.DataFrame(
         fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel,
-                       resume, relabel_view=dataset("train"))
+                       resume)
     )
     if not distributed.is_main():
         return
