@@ -54,6 +54,13 @@ def test_collect_counts_wrong_changes_from_the_log(tmp_path):
     row = ablation.collect(point, tmp_path)
     assert (row["relabel_count"], row["relabel_wrong"]) == (3, 2)
     assert row["test_acc_curve"] == [0.3, 0.8] and row["row"] == "MVT (both)" and row["occluded"] == pytest.approx(0.7)
+    assert row["relabel_precision_by_epoch"] == [0.5, 0.0]  # epoch 10: one of two restores the clean label
+
+
+def test_precision_by_epoch_is_absent_without_hidden_clean_labels(tmp_path):
+    point = ablation.Point(0, 0.0, 0.15, True, True, "linear")
+    _fake_workspace(tmp_path, [[10, 1, 2, 0, 2, 0.1, 0.8]], 0.8)
+    assert ablation.collect(point, tmp_path)["relabel_precision_by_epoch"] is None
 
 
 def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
@@ -61,7 +68,8 @@ def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
     for seed, acc in zip(range(3), (0.80, 0.84, 0.88)):
         for point in ablation.grid([seed]):
             ws = tmp_path / point.name
-            _fake_workspace(ws, [], acc + (0.01 if point.relabel else 0.0))
+            log = [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]]
+            _fake_workspace(ws, log if point.relabel else [], acc + (0.01 if point.relabel else 0.0))
             rows.append(ablation.collect(point, ws))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "runs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -70,6 +78,8 @@ def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
     cell = t3[(t3.noise == 0.3) & (t3.row == "+relabel")]["accuracy"].item()
     assert cell == f"{np.mean([0.81, 0.85, 0.89]):.3f} ± {np.std([0.81, 0.85, 0.89], ddof=1):.3f} (n=3)"
     assert list(tables["table1_mask_ratio"]["mask_ratio"]) == [0.0, 0.1, 0.15, 0.2]
+    t2 = tables["table2_threshold_fn"]
+    assert t2.set_index("fn").loc["linear", "relabel_precision_first"] == "0.500 ± 0.000 (n=3)"
     assert list(tables["table2_threshold_fn"]["fn"]) == list(ablation.FNS)
     assert (tmp_path / "out" / "test_acc_curves.png").stat().st_size > 1000
     assert "table3_modules" in (tmp_path / "out" / "tables.md").read_text()
