@@ -36,7 +36,7 @@ def test_every_command_sets_every_varied_key():
         assert cmd[:5] == ["dvc", "exp", "run", "-n", point.name]
 
 
-def _fake_workspace(root, log_rows, acc):
+def _fake_workspace(root, log_rows, acc, precision=None):
     (root / "metrics").mkdir(parents=True)
     (root / "logs").mkdir()
     (root / "plots" / "train").mkdir(parents=True)
@@ -45,22 +45,27 @@ def _fake_workspace(root, log_rows, acc):
     (root / "metrics" / "masks.json").write_text(json.dumps({"mask_area": {"test": 0.14}, "off_face_share": 0.9}))
     pd.DataFrame(log_rows, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]).to_csv(
         root / "logs" / "relabel.csv", index=False)
-    pd.DataFrame({"epoch": [1, 2], "test_acc": [0.3, acc]}).to_csv(root / "plots" / "train" / "curves.csv", index=False)
+    curves = {"epoch": [1, 2], "test_acc": [0.3, acc]} | ({"relabel_precision": precision} if precision else {})
+    pd.DataFrame(curves).to_csv(root / "plots" / "train" / "curves.csv", index=False)
 
 
 def test_collect_counts_wrong_changes_from_the_log(tmp_path):
     point = ablation.Point(0, 0.3, 0.15, True, True, "linear")
-    _fake_workspace(tmp_path, [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]], 0.8)
+    _fake_workspace(tmp_path, [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]], 0.8,
+                    precision=[0.5, 0.0])
     row = ablation.collect(point, tmp_path)
     assert (row["relabel_count"], row["relabel_wrong"]) == (3, 2)
     assert row["test_acc_curve"] == [0.3, 0.8] and row["row"] == "MVT (both)" and row["occluded"] == pytest.approx(0.7)
     assert row["relabel_precision_by_epoch"] == [0.5, 0.0]  # epoch 10: one of two restores the clean label
 
 
-def test_precision_by_epoch_is_absent_without_hidden_clean_labels(tmp_path):
-    point = ablation.Point(0, 0.0, 0.15, True, True, "linear")
-    _fake_workspace(tmp_path, [[10, 1, 2, 0, 2, 0.1, 0.8]], 0.8)
-    assert ablation.collect(point, tmp_path)["relabel_precision_by_epoch"] is None
+def test_precision_by_epoch_skips_epochs_without_changes_and_is_absent_without_hidden_clean_labels(tmp_path):
+    point = ablation.Point(0, 0.3, 0.15, True, True, "linear")
+    _fake_workspace(tmp_path / "noisy", [[2, 1, 2, 0, 0, 0.1, 0.8]], 0.8, precision=[float("nan"), 1.0])
+    assert ablation.collect(point, tmp_path / "noisy")["relabel_precision_by_epoch"] == [1.0]
+    point = ablation.Point(0, 0.0, 0.15, True, True, "linear")  # the loop reports no precision: no column
+    _fake_workspace(tmp_path / "clean", [[10, 1, 2, 0, 2, 0.1, 0.8]], 0.8)
+    assert ablation.collect(point, tmp_path / "clean")["relabel_precision_by_epoch"] is None
 
 
 def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
@@ -69,7 +74,8 @@ def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
         for point in ablation.grid([seed]):
             ws = tmp_path / point.name
             log = [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]]
-            _fake_workspace(ws, log if point.relabel else [], acc + (0.01 if point.relabel else 0.0))
+            _fake_workspace(ws, log if point.relabel else [], acc + (0.01 if point.relabel else 0.0),
+                            precision=[0.5, 0.0] if point.relabel and point.noise > 0 else None)
             rows.append(ablation.collect(point, ws))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "runs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -124,18 +124,14 @@ def collect(point: Point, workspace: Path = Path(".")) -> dict:
         "accuracy": ev["accuracy"], "occluded": ev.get("subsets", {}).get("occluded"),
         "relabel_count": len(log), "relabel_wrong": int((log["new"] != log["clean"]).sum()),
         "relabel_precision": relabel.get("precision"), "relabel_recall": relabel.get("recall"),
-        # Precision needs known clean labels: none were hidden at noise 0, where every change is wrong.
-        "relabel_precision_by_epoch": precision_by_epoch(log) if point.noise > 0 else None,
+        # Per epoch, as the loop measured it (epochs without changes dropped): whole-run precision hides that
+        # the first relabel epoch fixes mostly noisy labels and later ones more and more clean labels the
+        # classifier gets wrong. Absent without known clean labels (no injected noise) or relabeling.
+        "relabel_precision_by_epoch": (curves["relabel_precision"].dropna().tolist()
+                                       if "relabel_precision" in curves else None),
         "off_face_share": mk.get("off_face_share"), "mask_area": mk["mask_area"].get("test"),
         "test_acc_curve": curves["test_acc"].round(6).tolist(),
     }
-
-
-def precision_by_epoch(log: pd.DataFrame) -> list[float]:
-    """The relabel precision of each epoch's changes (those that restore the clean label / all of them), for
-    the epochs that made changes, in order. Whole-run precision hides how it moves: the first relabel
-    epoch fixes mostly noisy labels, later ones more and more clean labels the classifier gets wrong."""
-    return (log["new"] == log["clean"]).groupby(log["epoch"]).mean().round(6).tolist()
 
 
 def read_runs(path: Path = RESULTS / "runs.jsonl") -> pd.DataFrame:

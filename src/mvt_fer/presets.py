@@ -80,6 +80,7 @@ PRESETS = {
     "ferplus-cpu": FERPLUS_CPU,
 }
 
+
 def set_dotted(raw: dict, overrides: dict) -> dict:
     """A copy of the params dict `raw` with `overrides` ({'a.b.c': value}) applied."""
     out = copy.deepcopy(raw)
