@@ -13,6 +13,14 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+
+def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
+    """Skip a test whose real data (paths under ../shared/data) is absent, unless MVT_REQUIRE_SHARED_DATA=1
+    (CI sets it: there a missing file fails the test instead of skipping it silently)."""
+    missing = [p for p in parts if not (SHARED_DATA / p).exists()]
+    skip = bool(missing) and os.environ.get("MVT_REQUIRE_SHARED_DATA") != "1"
+    return pytest.mark.skipif(skip, reason=f"no {', '.join(missing)} in ../shared/data")
+
 # Overrides on top of the project's params.yaml: tiny model, few images, one or two epochs.
 TINY = {
     "prepare": {"image_size": 32, "synthetic": {"n_train": 84, "n_val": 14, "n_test": 42}},

@@ -84,8 +84,10 @@ def _cases(tmp, tiny):
          "rafdb_occlusion_list.txt: line 2: expected"),
         ("typo in params.yaml", "prepare", merge(tiny, {"prepare": {"imagesize": 48}}), "prepare.imagesize: unknown key"),
         ("wrong type in params.yaml", "train-mvt", merge(tiny, {"mvt": {"epochs": "ten"}}), "mvt.epochs"),
-        ("missing pretrained weights file", "train-mgn", merge(tiny, {"model": {"pretrained": str(tmp / "w.pth")}}),
+        ("missing pretrained weights file", "train-mgn", merge(tiny, {"model": {"pretrained": str(tmp / "w.pth"), "stem": "patch"}}),
          "w.pth does not exist"),
+        ("pretrained weights for the conv stem", "train-mgn", merge(tiny, {"model": {"pretrained": "timm"}}),
+         "model.stem: conv has no pretrained weights; set model.stem: patch"),
     ]
 
 

@@ -27,6 +27,8 @@ def test_project_params_validate():
         ({"prepare": {"synthetic": {"occlusion_rate": 2}}}, "prepare.synthetic.occlusion_rate:"),
         ({"dataset": "imagenet"}, "dataset:"),
         ({"model": {"img_size": 64}}, "model.img_size:"),
+        ({"model": {"stem": "resnet"}}, "model.stem:"),
+        ({"model": {"stem": "conv", "pretrained": "timm"}}, "model.stem: conv has no pretrained weights"),
     ],
 )
 def test_bad_params_name_the_key(base_params, override, key):
@@ -69,7 +71,7 @@ def test_stage_reports_bad_params_in_one_line(tmp_path, base_params):
 
 def test_floats_as_dvc_writes_them_are_floats(tmp_path, base_params):
     """`dvc exp run -S mvt.lr=1e-5` writes `lr: 1e-05` (ruamel); YAML 1.1 would read that as a string."""
-    text = (ROOT / "params.yaml").read_text().replace("  lr: 0.0005\n", "  lr: 1e-05\n", 1)
+    text = (ROOT / "params.yaml").read_text().replace("  lr: 0.001\n", "  lr: 1e-05\n", 1)
     assert "lr: 1e-05" in text
     (tmp_path / "params.yaml").write_text(text)
     assert load_params(tmp_path / "params.yaml").mvt.lr == 1e-5

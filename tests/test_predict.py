@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import ROOT, SHARED_DATA, TINY, merge
+from conftest import ROOT, SHARED_DATA, TINY, merge, needs_shared_data
 from mvt_fer.cli import app
 from mvt_fer.data.store import PreparedStore
 
@@ -68,7 +68,7 @@ def test_no_detect_on_the_test_crops_matches_evaluate(trained, monkeypatch, tmp_
 FACE = SHARED_DATA / "ferplus" / "FER2013Test" / "fer0032230.png"
 
 
-@pytest.mark.skipif(not FACE.is_file(), reason="no FERPlus images")
+@needs_shared_data("ferplus/FER2013Test/fer0032230.png")
 def test_detector_finds_the_one_face_in_a_photo(trained, monkeypatch, tmp_path):
     # A real face (FERPlus crops are tight: the Haar cascade finds 13 of the first 60 test faces pasted
     # like this, as it expects some head around the face) in a larger picture.

@@ -25,6 +25,8 @@ def test_every_paper_preset_is_valid_params(name, base_params):
     overrides, p = presets.preset(name, base_params, **{"prepare.root": "/data/x"})
     assert p.dataset == name and p.model.pretrained == "timm" and p.prepare.image_size == 224
     assert p.model.timm_kwargs() == {} and p.mgn.depth == 6 and p.mvt.batch_size == 32
+    # DeiT-S's patch projection (its ImageNet weights) and the paper's augmentation, whatever the demo uses
+    assert p.model.stem == "patch" and p.mvt.augment.random_erasing > 0 and p.mvt.lr_gamma == 0.93
 
 
 def test_ferplus_cpu_does_not_depend_on_earlier_experiments(base_params):

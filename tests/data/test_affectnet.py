@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_shared_data
 from mvt_fer.data import affectnet
 from mvt_fer.errors import UserError
 
@@ -69,7 +69,7 @@ def test_bad_rows_name_file_and_line(tmp_path):
         affectnet.read_affectnet(tmp_path, 32)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "affectnet-csv-sample").is_dir(), reason="no AffectNet rows in ../shared/data")
+@needs_shared_data("affectnet-csv-sample")
 def test_real_annotation_rows_parse():
     table = affectnet.read_csv(SHARED_DATA / "affectnet-csv-sample" / "test.csv")
     assert len(table) == 2 and table["path"].iloc[0].endswith(".jpg")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_shared_data
 from mvt_fer.data import ferplus
 from mvt_fer.errors import UserError
 
@@ -131,7 +131,7 @@ def test_valid_joins_train_on_request(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_DATA / "ferplus").is_dir(), reason="no FERPlus data in ../shared/data")
+@needs_shared_data("ferplus")
 def test_real_ferplus_keeps_the_documented_counts():
     splits, report = ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val")
     assert report["train"]["kept"] == 25045 and report["val"]["kept"] == 3191

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_shared_data
 from mvt_fer.data import subsets
 from mvt_fer.errors import UserError
 
@@ -62,7 +62,7 @@ def test_malformed_line_names_file_and_line(tmp_path):
         subsets.subset_flags("ferplus", tmp_path, [], np.array([]), 8)
 
 
-@pytest.mark.skipif(not RAN.is_dir(), reason="no RAN lists in ../shared/data")
+@needs_shared_data("ran-lists")
 @pytest.mark.parametrize("dataset, sizes, duplicates", [
     ("ferplus", (605, 1170, 633), (0, 0, 0)),
     ("rafdb", (734, 1247, 558), (1, 0, 0)),
@@ -75,8 +75,7 @@ def test_real_lists_parse_whole(dataset, sizes, duplicates):
         assert all(0 <= label < 8 for label in entries.values())
 
 
-@pytest.mark.skipif(not (RAN.is_dir() and (SHARED_DATA / "ferplus" / "FER2013Test").is_dir()),
-                    reason="no RAN lists or FERPlus test images in ../shared/data")
+@needs_shared_data("ran-lists", "ferplus/FER2013Test")
 def test_real_ferplus_test_slice_matches_the_lists_without_disagreement():
     from mvt_fer.data import ferplus
 

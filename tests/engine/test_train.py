@@ -46,16 +46,29 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
 
 
 def test_learns_a_toy_task():
+    # With the conv stem the toy is solved by epoch 2 (loss 0.63 -> 0.21 by epoch 4, under OMP_NUM_THREADS
+    # 1 and 2 alike); the patch projection needed 15 epochs and failed on another CPU. Wide margins on purpose.
     still = AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0)
-    _, history = _fit(epochs=15, augment=still)
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert history[-1]["train_acc"] > 0.7
+    _, history = _fit(epochs=6, augment=still)
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    assert history[-1]["train_acc"] >= 0.95
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_same_seed_same_weights(num_workers):
     a, ha = _fit(num_workers=num_workers, epochs=2)
     b, hb = _fit(num_workers=num_workers, epochs=2)
+    assert ha == hb
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
+def test_workers_do_not_change_the_result():
+    # Augmentation is drawn per (epoch, row), so the worker count (mvt.num_workers, by default from the
+    # machine's cores) cannot change a run.
+    augment = AugmentParams(shift=0.1, random_erasing=0.25)  # every random transform
+    a, ha = _fit(num_workers=0, epochs=2, augment=augment)
+    b, hb = _fit(num_workers=2, epochs=2, augment=augment)
     assert ha == hb
     for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), k

@@ -27,14 +27,16 @@ def test_generator_blocks_are_the_backbones_first_blocks():
     for i in range(2):
         for (name, a), (_, b) in zip(G.vit.blocks[i].state_dict().items(), backbone.blocks[i].state_dict().items()):
             assert torch.equal(a, b), f"block {i} {name}"
-    assert torch.equal(G.vit.patch_embed.proj.weight, backbone.patch_embed.proj.weight)
+    for (name, a), (_, b) in zip(G.vit.patch_embed.state_dict().items(), backbone.patch_embed.state_dict().items()):
+        assert torch.equal(a, b), f"patch_embed {name}"  # the conv stem, BatchNorm statistics included
     assert torch.equal(G.vit.pos_embed, backbone.pos_embed)
 
 
 def test_generator_is_trainable_end_to_end():
     G = create_generator(MODEL, depth=1, img_size=32)
     G(torch.rand(2, 3, 32, 32)).mean().backward()
-    assert G.head.weight.grad is not None and G.vit.patch_embed.proj.weight.grad is not None
+    assert G.head.weight.grad is not None
+    assert all(t.grad is not None for t in G.vit.patch_embed.parameters())  # the stem trains with G
 
 
 def test_mask_generator_takes_a_copy_of_its_backbone():

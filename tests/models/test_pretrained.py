@@ -12,13 +12,14 @@ from mvt_fer.errors import UserError
 from mvt_fer.models import create_backbone, create_classifier, create_generator
 from mvt_fer.params import ModelParams
 
-TINY = dict(name="deit_small_patch16_224", patch_size=8, embed_dim=32, depth=2, num_heads=2)
+# Pretrained weights fit the ViT's own patch projection (model.stem: patch), as in the paper presets.
+TINY = dict(name="deit_small_patch16_224", patch_size=8, embed_dim=32, depth=2, num_heads=2, stem="patch")
 
 
 def _imagenet_like(img_size=64, **over):
     """A 1000-class checkpoint of the tiny architecture at another image size, as an ImageNet file would be."""
     torch.manual_seed(0)
-    kw = {k: v for k, v in (TINY | over).items() if k != "name"}
+    kw = {k: v for k, v in (TINY | over).items() if k not in ("name", "stem")}
     return timm.create_model(TINY["name"], pretrained=False, img_size=img_size, num_classes=1000, **kw)
 
 

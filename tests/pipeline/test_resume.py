@@ -66,7 +66,7 @@ def test_a_checkpoint_of_other_params_is_not_continued(tmp_path, tiny_params):
     _stage("train_mgn", tmp_path)
     _stage("masks", tmp_path)
     _stage("train_mvt", tmp_path, kill_after="train_mvt epoch=2 ")
-    other = merge(tiny_params, merge(PARAMS, {"mvt": {"lr": 0.001}}))
+    other = merge(tiny_params, merge(PARAMS, {"mvt": {"lr": 0.002}}))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(other))
     out = _stage("train_mvt", tmp_path)
     assert "ignoring checkpoints/train_mvt.pt: written for other params or inputs" in out

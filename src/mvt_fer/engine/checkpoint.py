@@ -32,7 +32,8 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         # The saved weights replace any pretrained ones: rebuild without fetching them again.
-        params = ModelParams.model_validate(payload["model"]).model_copy(update={"pretrained": "none"})
+        # Checkpoints from before model.stem existed were all built with the patch projection.
+        params = ModelParams.model_validate({"stem": "patch"} | payload["model"]).model_copy(update={"pretrained": "none"})
         model = build(params, payload)
         model.load_state_dict(payload["state_dict"])
     except UserError:

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from ..data.dataset import ImageDataset, seed_worker
+from ..data.dataset import ImageDataset
 from .runtime import autocast, to_device
 
 
@@ -21,7 +21,6 @@ def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle
         sampler=sampler,
         num_workers=num_workers,
         generator=generator,
-        worker_init_fn=seed_worker if num_workers else None,
         pin_memory=dev.type == "cuda",
         drop_last=drop_last,
     )

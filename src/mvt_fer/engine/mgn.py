@@ -20,7 +20,7 @@ from ..params import MgnParams
 from . import distributed
 from .checkpoint import Resume
 from .evaluate import inference_batches, make_loader
-from .runtime import adamw, autocast, to_device
+from .runtime import adamw, autocast, loader_workers, to_device
 from .train import epoch_seed, update, warmup_exp_decay
 
 
@@ -147,7 +147,7 @@ def fit_mgn(
     generator = torch.Generator()
     shards = distributed.epoch_sampler(train_set, seed)
     loader = make_loader(train_set, distributed.per_process_batch(p.batch_size, "mgn.batch_size"), dev,
-                         shuffle=True, num_workers=p.num_workers, generator=generator,
+                         shuffle=True, num_workers=loader_workers(p.num_workers), generator=generator,
                          drop_last=len(train_set) > p.batch_size, sampler=shards)
     opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
     opt_g = adamw(G, p.lr_g, p.weight_decay, dev)

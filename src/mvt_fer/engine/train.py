@@ -18,7 +18,7 @@ from ..relabel import LabelStore, relabel_decisions
 from . import distributed
 from .evaluate import make_loader, predict
 from .checkpoint import Resume
-from .runtime import adamw, autocast, to_device
+from .runtime import adamw, autocast, loader_workers, to_device
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -96,7 +96,7 @@ def fit_classifier(
     shards = distributed.epoch_sampler(train_set, seed)
     if shards is not None and p.sampler != "uniform":
         raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
-    loader = make_loader(train_set, batch_size, dev, shuffle=True, num_workers=p.num_workers, generator=generator,
+    loader = make_loader(train_set, batch_size, dev, shuffle=True, num_workers=loader_workers(p.num_workers), generator=generator,
                          drop_last=len(train_set) > p.batch_size,
                          sampler=shards or train_sampler(labels.labels, p.sampler, generator))
     optimizer = adamw(model, p.lr, p.weight_decay, dev)
@@ -120,7 +120,7 @@ def fit_classifier(
         if shards is not None:
             shards.set_epoch(epoch)
         generator.manual_seed(seed_e)  # shuffling order and worker seeds
-        train_set.set_seed(seed_e)  # augmentation when num_workers == 0
+        train_set.set_seed(seed_e)  # augmentation, per row (the same with any num_workers)
         torch.manual_seed(seed_e)  # dropout / drop-path
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0

@@ -6,11 +6,32 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.layers import PatchEmbed
+from timm.models.vision_transformer_hybrid import ConvStem
 from torch import nn
 
 from ..errors import UserError
 from ..masking import apply_mask
 from ..params import ModelParams
+
+
+class ConvPatchEmbed(PatchEmbed):
+    """timm's PatchEmbed with an early-convolution stem (Xiao et al., 2021) as its projection: one 3x3
+    stride-2 convolution with BatchNorm and ReLU per halving of the patch side, widening to the token width,
+    then a 1x1 convolution (timm's ConvStem). It ends on the patch grid, so a token still belongs to one
+    patch: G's masks, `up()`, the masks stage and ONNX export work as with the single projection.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        side, width = self.patch_size[0], self.proj.out_channels
+        halvings = side.bit_length() - 1
+        if side != self.patch_size[1] or side != 2**halvings or halvings == 0:
+            raise UserError(f"model.patch_size: {side} with model.stem: conv; the conv stem needs a power of two "
+                            "of 2 or more (or use model.stem: patch)")
+        channels = tuple(max(width // 2 ** (halvings - 1 - i), 8) for i in range(halvings)) + (width,)
+        self.proj = ConvStem(self.proj.in_channels, depth=halvings + 1, channels=channels,
+                             kernel_size=(3,) * halvings + (1,), stride=(2,) * halvings + (1,))
 
 
 def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Module:
@@ -21,6 +42,8 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
     the configured image and patch size and drops a classifier head of another class count.
     """
     kwargs = {"img_size": img_size, **p.timm_kwargs(), "num_classes": num_classes, "drop_path_rate": p.drop_path_rate}
+    if p.stem == "conv":
+        kwargs["embed_layer"] = ConvPatchEmbed
     if p.pretrained not in ("none", "timm"):
         path = Path(p.pretrained)
         if not path.is_file():

@@ -34,7 +34,7 @@ def train_mvt(p: Params) -> None:
     labels = LabelStore(rows["label"].to_numpy(), rows["clean_label"].to_numpy())
     monitor = {
         split: (dataset(split), store.rows(split)["label"].to_numpy())
-        for split in ("val", "test")
+        for split in (("val", "test") if p.mvt.monitor_test else ("val",))
         if split in store.splits
     }
     if distributed.is_main():
