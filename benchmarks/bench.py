@@ -90,13 +90,11 @@ def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[flo
     normalisation inside the model, loss checked, AdamW step, LR schedule) vs a bare timm step on the same
     ViT: forward on ready normalised float input, cross-entropy, backward, AdamW step.
     Returns (ratio, our images/s)."""
-    import timm
     from timm.optim import create_optimizer_v2
 
     from mvt_fer.engine.runtime import to_device
     from mvt_fer.engine.train import classifier_step
-    from mvt_fer.models import create_classifier
-    from mvt_fer.models.factory import ConvPatchEmbed
+    from mvt_fer.models import create_backbone, create_classifier
 
     torch.manual_seed(0)
     dev, size, batch = torch.device("cpu"), images.shape[1], p.mvt.batch_size
@@ -105,9 +103,7 @@ def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[flo
     model = create_classifier(p.model, 7, size).train()
     opt = create_optimizer_v2(model, "adamw", lr=p.mvt.lr, weight_decay=p.mvt.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    stem = {"embed_layer": ConvPatchEmbed} if p.model.stem == "conv" else {}  # the same stem as ours
-    bare_model = timm.create_model(p.model.name, pretrained=False, num_classes=7, drop_path_rate=p.model.drop_path_rate,
-                                   **{"img_size": size, **p.model.timm_kwargs(), **stem}).train()
+    bare_model = create_backbone(p.model, 7, size).train()  # the timm ViT itself, our stem included
     bare_opt = torch.optim.AdamW(bare_model.parameters(), lr=p.mvt.lr, weight_decay=p.mvt.weight_decay)
     ready = [((b["image"].float() / 255 - 0.5) / 0.5, targets[b["index"]]) for b in batches]
 
@@ -191,14 +187,15 @@ def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> f
     from mvt_fer.engine.runtime import loader_workers
 
     dataset = _masked_dataset(p, images, train_transform(p.mvt.augment))
-    loader = make_loader(dataset, p.mvt.batch_size, torch.device("cpu"), shuffle=True, num_workers=loader_workers(p.mvt.num_workers),
+    workers = loader_workers(p.mvt.num_workers)
+    loader = make_loader(dataset, p.mvt.batch_size, torch.device("cpu"), shuffle=True, num_workers=workers,
                          generator=torch.Generator().manual_seed(0))
     for _ in loader:  # warm-up (worker start)
         break
     start = time.perf_counter()
     n = sum(len(b["index"]) for b in loader)
     rate = n / (time.perf_counter() - start)
-    print(f"loader (masks + augmentation, {loader_workers(p.mvt.num_workers)} workers): {rate:.0f} img/s; "
+    print(f"loader (masks + augmentation, {workers} workers): {rate:.0f} img/s; "
           f"train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}")
     return rate / step_rate
 
