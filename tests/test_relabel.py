@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mvt_fer.params import RelabelParams
-from mvt_fer.relabel import LabelStore, relabel_decisions, relabel_quality, threshold
+from mvt_fer.relabel import LabelStore, relabel_active, relabel_decisions, relabel_quality, threshold
 
 FNS = ("constant", "linear", "quadratic", "sigmoid")
 
@@ -62,3 +62,14 @@ def test_precision_and_recall_arithmetic():
     assert relabel_quality(changes, labels, clean, noisy) == {"precision": 0.5, "recall": pytest.approx(1 / 3, abs=1e-6)}
     assert relabel_quality([], labels, clean, noisy) == {"recall": pytest.approx(1 / 3, abs=1e-6)}
     assert relabel_quality(changes, labels, clean, np.zeros(5, bool)) == {}
+
+
+def test_gate_opens_after_an_epoch_at_the_training_accuracy_and_stays_open():
+    r = RelabelParams(enabled=True, start_epoch=3, min_train_acc=0.9)
+    accs = [0.5, 0.91, 0.7, 0.8]  # epoch 2 reached 0.9; epoch 3 fell back below it
+    assert [relabel_active(r, e, accs[:e - 1]) for e in range(1, 6)] == [False, False, True, True, True]
+    assert [relabel_active(r.model_copy(update={"start_epoch": 1}), e, accs[:e - 1]) for e in range(1, 4)] == [
+        False, False, True]  # never on the epoch that reached it, only after
+    assert not relabel_active(r, 5, [0.5, 0.89999, 0.8, 0.85])
+    assert relabel_active(r.model_copy(update={"min_train_acc": None}), 3, [])
+    assert not relabel_active(r.model_copy(update={"enabled": False}), 5, accs)

@@ -179,8 +179,8 @@ class MvtParams(Section):
 
 
 class RelabelParams(Section):
-    """Dynamic relabeling (Eq. 6): from `start_epoch` on, a training label becomes argmax p when
-    P_max - P_gt > f(P_gt) + delta."""
+    """Dynamic relabeling (Eq. 6): from `start_epoch` on, once the training accuracy has reached
+    `min_train_acc`, a training label becomes argmax p when P_max - P_gt > f(P_gt) + delta."""
 
     enabled: bool = Field(False, description="relabel suspected wrong training labels during train_mvt")
     fn: Literal["constant", "linear", "quadratic", "sigmoid"] = Field(
@@ -188,6 +188,10 @@ class RelabelParams(Section):
     )
     delta: NonNegativeFloat = Field(0.2, description="the lower limit of the threshold (SCN's and the paper's 0.2)")
     start_epoch: NonNegativeInt = Field(10, description="first epoch (counting from 1) in which labels may change")
+    min_train_acc: Optional[Fraction] = Field(
+        0.9, description="relabeling starts only after an epoch whose training accuracy (on the labels as they "
+        "stood) reached this, and then stays on (the paper's 'high enough (e.g. 90%)', Sec. 4.3); null: no gate"
+    )
     a: NonNegativeFloat = Field(1.0, description="scale of f")
     b: NonNegativeFloat = Field(10.0, description="steepness of the sigmoid f")
     c: Fraction = Field(0.5, description="midpoint of the sigmoid f")

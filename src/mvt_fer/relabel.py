@@ -41,6 +41,19 @@ def relabel_decisions(probs: torch.Tensor, labels: torch.Tensor, r: RelabelParam
     return torch.where(p_max - p_gt > threshold(p_gt, r), l_max, labels)
 
 
+def relabel_active(r: RelabelParams, epoch: int, train_accs: list[float]) -> bool:
+    """Whether epoch `epoch` (counting from 1) relabels, given the training accuracies of the epochs
+    before it: from `start_epoch` on, once one of them reached `min_train_acc` ("when the training
+    accuracy is high enough (e.g. 90%)", Sec. 4.3). Once on, it stays on: the condition only grows."""
+    reached = r.min_train_acc is None or any(acc >= r.min_train_acc for acc in train_accs)
+    return r.enabled and epoch >= r.start_epoch and reached
+
+
+def started_epoch(history: list[dict]) -> int | None:
+    """The first epoch that relabeled (records of `fit_classifier`), None if none did."""
+    return next((int(h["epoch"]) for h in history if h.get("relabel_on")), None)
+
+
 @dataclass
 class LabelStore:
     """The training labels as the loop currently believes them, and every change made to them."""

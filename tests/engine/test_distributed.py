@@ -71,7 +71,8 @@ def _run(cmd, cwd):
 
 def test_stages_under_torchrun_two_processes(tmp_path, tiny_params):
     params = merge(tiny_params, {"mvt": {"use_masks": True}, "prepare": {"noise_rate": 0.3},
-                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1}})
+                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1,
+                                             "min_train_acc": None}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage = lambda name: str(ROOT / "stages" / f"{name}.py")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]

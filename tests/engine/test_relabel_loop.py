@@ -12,7 +12,7 @@ from mvt_fer.engine.runtime import seed_everything
 from mvt_fer.engine.train import fit_classifier
 from mvt_fer.models import create_classifier
 from mvt_fer.params import AugmentParams, ModelParams, MvtParams, RelabelParams
-from mvt_fer.relabel import LabelStore
+from mvt_fer.relabel import LabelStore, started_epoch
 
 MODEL = ModelParams(patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -38,7 +38,7 @@ def _run(num_workers: int, relabel: RelabelParams, epochs: int = 3):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_changes_persist_across_epochs_and_replay_from_the_log(num_workers):
     # delta 0, f = 0: every sample whose prediction disagrees with its label is relabeled: many changes.
-    store, history = _run(num_workers, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1))
+    store, history = _run(num_workers, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None))
     assert len(store.log) > 0 and {e["epoch"] for e in store.log} <= {1, 2, 3}
     replay = (np.arange(48) % 2).copy()
     replay[:12] = 1 - replay[:12]
@@ -50,7 +50,7 @@ def test_changes_persist_across_epochs_and_replay_from_the_log(num_workers):
 
 
 def test_same_seed_same_relabels_with_workers():
-    r = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=2)
+    r = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=2, min_train_acc=None)
     a, _ = _run(2, r)
     b, _ = _run(2, r)
     assert a.log == b.log and min(e["epoch"] for e in a.log) >= 2
@@ -59,3 +59,19 @@ def test_same_seed_same_relabels_with_workers():
 def test_disabled_changes_nothing():
     store, history = _run(0, RelabelParams(enabled=False, delta=0.0, start_epoch=1), epochs=2)
     assert store.log == [] and "relabel_count" not in history[0]
+
+
+def test_gate_starts_relabeling_after_the_first_epoch_at_the_training_accuracy():
+    # A gate that never opens gives the trajectory without relabeling; the gate is then set to an accuracy
+    # that trajectory first reaches in a later epoch k, so relabeling must start at epoch k + 1 exactly.
+    never = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=1.0)
+    store, free = _run(0, never, epochs=4)
+    accs = [h["train_acc"] for h in free]
+    assert store.log == [] and started_epoch(free) is None and [h["relabel_on"] for h in free] == [0] * 4
+    k = next(e for e, acc in enumerate(accs, 1) if acc > accs[0])  # the toy's accuracy rises after epoch 1
+    assert k < 4
+    gated = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=accs[k - 1])
+    store, history = _run(0, gated, epochs=4)
+    assert started_epoch(history) == k + 1 and [h["relabel_on"] for h in history] == [0] * k + [1] * (4 - k)
+    assert history[:k] == free[:k]  # nothing changed before the gate opened
+    assert len(store.log) > 0 and min(e["epoch"] for e in store.log) == k + 1

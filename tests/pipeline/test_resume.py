@@ -15,7 +15,8 @@ from conftest import ROOT, merge
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 PARAMS = {"mgn": {"d_warmup_epochs": 1, "epochs": 2}, "mvt": {"epochs": 4, "use_masks": True},
-          "prepare": {"noise_rate": 0.3}, "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 2}}
+          "prepare": {"noise_rate": 0.3}, "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 2,
+                                                      "min_train_acc": None}}
 
 
 def _stage(name, cwd, kill_after=None):

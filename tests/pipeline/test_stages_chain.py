@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25, "prepare": {"noise_rate": 0.3},
-                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1}})
+                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1,
+                                             "min_train_acc": None}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
         proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
@@ -53,7 +54,7 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     train = json.loads((tmp_path / "metrics" / "train.json").read_text())
     log = pd.read_csv(tmp_path / "logs" / "relabel.csv")
     assert list(log.columns) == ["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]
-    assert train["relabel"]["count"] == len(log) > 0
+    assert train["relabel"]["count"] == len(log) > 0 and train["relabel"]["started_epoch"] == 1
     assert 0 <= train["relabel"]["precision"] <= 1 and 0 <= train["relabel"]["recall"] <= 1
     assert ((log["p_max"] - log["p_gt"]) > 0).all() and (log["old"] != log["new"]).all()
     assert (tmp_path / "plots" / "relabel" / "thresholds.png").stat().st_size > 1000

@@ -44,10 +44,11 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
 
 
 def save_classifier(path: str | Path, model: MaskedClassifier, model_params: ModelParams,
-                    classes: list[str], image_size: int, use_masks: bool = False) -> None:
-    """The classifier, its classes and image size, and whether it was trained on MGN-masked images (so
-    predict and export know to put G in front of it)."""
-    _save(path, model, model_params, classes=list(classes), image_size=image_size, use_masks=use_masks)
+                    classes: list[str], image_size: int, use_masks: bool = False, dataset: str | None = None) -> None:
+    """The classifier, its classes and image size, whether it was trained on MGN-masked images (so
+    predict and export know to put G in front of it), and the dataset it was trained on."""
+    _save(path, model, model_params, classes=list(classes), image_size=image_size, use_masks=use_masks,
+          dataset=dataset)
 
 
 def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..params import MvtParams, RelabelParams
-from ..relabel import LabelStore, relabel_decisions
+from ..relabel import LabelStore, relabel_active, relabel_decisions
 from . import distributed
 from .evaluate import make_loader, predict
 from .checkpoint import Resume
@@ -84,8 +84,9 @@ def fit_classifier(
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row).
 
     The loop owns the label store, never the DataLoader's workers (their copies would silently drop
-    changes). With `relabel.enabled`, from epoch `relabel.start_epoch` on every batch's predictions may
-    change its samples' labels (Eq. 6); a change holds in later epochs until the sample is relabeled
+    changes). With `relabel.enabled`, from epoch `relabel.start_epoch` on, once an epoch's training
+    accuracy reached `relabel.min_train_acc`, every batch's predictions may change its samples' labels
+    (Eq. 6); a change holds in later epochs until the sample is relabeled
     again. After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels))
     for the training curves. With `resume`, every epoch is checkpointed and a matching checkpoint is
     continued. Returns one record per epoch.
@@ -125,7 +126,7 @@ def fit_classifier(
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[0]["lr"]
-        relabeling = relabel is not None and relabel.enabled and epoch + 1 >= relabel.start_epoch
+        relabeling = relabel is not None and relabel_active(relabel, epoch + 1, [h["train_acc"] for h in history])
         bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}/{p.epochs}", leave=False, disable=None)
         for batch in bar:
             images, keep, index = to_device(batch, dev)
@@ -145,6 +146,7 @@ def fit_classifier(
         record = {"epoch": epoch + 1, "lr": lr, "train_loss": totals["loss"] / totals["seen"],
                   "train_acc": totals["correct"] / totals["seen"]}
         if relabel is not None and relabel.enabled:
+            record["relabel_on"] = int(relabeling)
             record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
         for name, (dataset, truth) in (monitor or {}).items() if distributed.is_main() else ():
             probs = predict(model, dataset, eval_batch_size, dev)

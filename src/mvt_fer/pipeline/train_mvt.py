@@ -13,7 +13,7 @@ from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
-from ..relabel import LabelStore, relabel_quality
+from ..relabel import LabelStore, relabel_quality, started_epoch
 from .paths import (CHECKPOINTS, MASKS, METRICS, MVT_MODEL, PLOTS, PREPARED, RELABEL_LOG, classifier_keep,
                     fingerprint, open_store)
 
@@ -48,7 +48,8 @@ def train_mvt(p: Params) -> None:
     )
     if not distributed.is_main():
         return
-    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks)
+    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks,
+                    store.meta["dataset"])
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")
     log = pd.DataFrame(labels.log, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"])
@@ -58,7 +59,8 @@ def train_mvt(p: Params) -> None:
     summary = {k: round(float(last[k]), 6) for k in ("lr", "train_loss", "train_acc", "val_acc", "test_acc") if k in last}
     summary["epochs"] = int(last["epoch"])
     if p.relabel.enabled:
-        summary["relabel"] = {"count": len(log)} | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy)
+        summary["relabel"] = ({"count": len(log), "started_epoch": started_epoch(history.to_dict("records"))}
+                              | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy))
     write_json(METRICS / "train.json", summary)
     resume.clear()
 
