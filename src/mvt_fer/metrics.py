@@ -87,14 +87,14 @@ def off_face_share(erased: np.ndarray, face: np.ndarray) -> float:
     return float((erased * (1 - np.asarray(face, np.float64))).sum() / total) if total else float("nan")
 
 
-def mask_hardness(erased: np.ndarray) -> float:
-    """Share of the erased mass carried by patches (or pixels) erased by half or more.
+def mask_hardness(mp: np.ndarray, margin: float = 0.1) -> float:
+    """Share of G's raw per-patch outputs Mp within `margin` of 0 or 1: how decided G is.
 
-    1.0 for a binary mask; near 0 for a degenerate generator that dims the whole image a little.
+    Measured before any top-k or complement, so it can fail: 1.0 for a G that outputs binary masks,
+    0 for a degenerate one that dims every patch a little (Mp near m everywhere).
     """
-    erased = np.asarray(erased, np.float64)
-    total = erased.sum()
-    return float(erased[erased >= 0.5].sum() / total) if total else float("nan")
+    mp = np.asarray(mp, np.float64)
+    return float(((mp <= margin) | (mp >= 1 - margin)).mean())
 
 
 def mask_specificity(erased: np.ndarray, seed: int = 0) -> float:

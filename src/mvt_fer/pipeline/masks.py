@@ -37,15 +37,16 @@ def masks(p: Params) -> None:
     write_masks(MASKS, mps, {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size,
                              "grid": list(G.grid)})
 
-    result = {"view": view, "mask_ratio": ratio, "mask_area": {}}
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
-    for split, keep in keeps.items():
-        result["mask_area"][split] = round(float(1 - keep.mean()), 6)
+    # mean_mp is G's raw output against m; mask_area what the classifier then loses (after top-k with `hard`).
+    result = {"view": view, "mask_ratio": ratio,
+              "mean_mp": {split: round(float(np.mean(mp, dtype=np.float64)), 6) for split, mp in mps.items()},
+              "mask_area": {split: round(float(1 - keep.mean()), 6) for split, keep in keeps.items()}}
     split = "test" if "test" in store.splits else store.splits[-1]
     erased = 1 - keeps[split]
-    # Degenerate generators show here: uniform dimming has hardness near 0, one mask for all images
-    # has specificity 0 (DESIGN, "Mask semantics").
-    result |= {"quality_split": split, "mask_hardness": round(M.mask_hardness(erased), 6),
+    # Degenerate generators show here: uniform dimming has hardness (of the raw Mp) near 0, one mask for
+    # all images has specificity 0 (DESIGN, "Mask semantics").
+    result |= {"quality_split": split, "mask_hardness": round(M.mask_hardness(mps[split]), 6),
                "mask_specificity": round(M.mask_specificity(erased, p.seed), 6)}
     face = store.face(split)
     if face is not None:
