@@ -1,4 +1,7 @@
-"""The console entry point `mvt-fer`: the five stages (see stage.py), the paper presets and the ablation."""
+"""The console entry point `mvt-fer`: the five stages (see stage.py), the paper presets and the ablation.
+
+Every command imports what it needs when it runs: `mvt-fer --help` and argument errors never load torch.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from . import pipeline
 from .errors import UserError
+from .pipeline import STAGES
 from .stage import PARAMS_OPTION, stage_command
 
 app = typer.Typer(
@@ -18,8 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for _fn in (pipeline.prepare, pipeline.train_mgn, pipeline.masks, pipeline.train_mvt, pipeline.evaluate):
-    app.command(_fn.__name__.replace("_", "-"))(stage_command(_fn))
+for _name in STAGES:
+    app.command(_name.replace("_", "-"))(stage_command(_name))
+
 
 def _fail(err: UserError) -> None:
     """Bad input: one line, exit status 2, no traceback (as the stages do)."""
@@ -104,13 +108,15 @@ def predict_command(
     min_face: int = typer.Option(24, min=8, help="smallest face side the detector reports, pixels"),
 ) -> None:
     """Predict the expression of every face in the given images."""
-    from .inference import OnnxBackend, TorchBackend
+    from .inference import OnnxBackend, TorchBackend, dataset_warning
     from .predict import gather_inputs, predict_files, write_predictions
 
     try:
         if backend not in ("torch", "onnx"):
             raise UserError(f"--backend: {backend!r} is neither torch nor onnx")
         model = OnnxBackend(onnx) if backend == "onnx" else TorchBackend(mvt, mgn)
+        if warning := dataset_warning(model.dataset, onnx if backend == "onnx" else mvt):
+            typer.echo(warning, err=True)
         table = predict_files(gather_inputs(inputs), model, detect, batch_size, margin, min_face, overlay_dir)
         write_predictions(table, out)
     except UserError as err:
@@ -134,16 +140,18 @@ def export_command(
     import numpy as np
 
     from .data.store import PreparedStore
-    from .inference import export_onnx, load_predictor
+    from .inference import UNKNOWN_DATASET, dataset_warning, export_onnx, load_predictor
 
     try:
         predictor, meta = load_predictor(mvt, mgn)
+        if warning := dataset_warning(meta.get("dataset"), mvt):
+            typer.echo(warning, err=True)
         size = meta["image_size"]
         if (check / "meta.json").is_file() and PreparedStore(check).image_size == size:
             images = np.asarray(PreparedStore(check).images(PreparedStore(check).splits[-1])[:64])
         else:
             images = np.random.default_rng(0).integers(0, 256, (16, size, size, 3), dtype=np.uint8)
-        diff = export_onnx(predictor, meta["classes"], size, out, images)
+        diff = export_onnx(predictor, meta["classes"], size, out, images, meta.get("dataset") or UNKNOWN_DATASET)
     except UserError as err:
         _fail(err)
     typer.echo(f"export: {out} ({'G + classifier' if predictor.generator is not None else 'classifier'}, "

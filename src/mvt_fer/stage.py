@@ -6,32 +6,47 @@ input reported in one line (exit 2) instead of a traceback (`--debug` shows it).
 
 from __future__ import annotations
 
+import ast
+import importlib
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import typer
 
-from . import pipeline
-from .engine import distributed
 from .errors import UserError
-from .params import Params, load_params
+from .pipeline import DISTRIBUTED
 
-StageFn = Callable[[Params], None]
+if TYPE_CHECKING:
+    from .params import Params
+
+StageFn = Callable[["Params"], None]
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", "-p", help="params file to read")
 DEBUG_OPTION = typer.Option(False, "--debug", help="show the full traceback of an error")
 
 
-def stage_command(fn: StageFn) -> Callable[..., None]:
-    """A Typer command that loads and validates params, runs `fn`, and reports bad input in one line."""
+def stage_doc(name: str) -> str | None:
+    """The docstring of stage `name`'s function, read from its source: `--help` without importing torch."""
+    tree = ast.parse((Path(__file__).parent / "pipeline" / f"{name}.py").read_text())
+    return next(ast.get_docstring(node) for node in tree.body if getattr(node, "name", None) == name)
+
+
+def stage_command(fn: StageFn | str) -> Callable[..., None]:
+    """A Typer command that loads and validates params, runs `fn` (or the stage of that name, imported
+    only when the command runs), and reports bad input in one line."""
+    name = fn if isinstance(fn, str) else fn.__name__
 
     def command(params: Path = PARAMS_OPTION, debug: bool = DEBUG_OPTION) -> None:
+        from .engine import distributed
+        from .params import load_params
+
         try:
             p = load_params(params)
             distributed.setup()
-            if distributed.is_main() or fn.__name__ in pipeline.DISTRIBUTED:
-                fn(p)
+            if distributed.is_main() or name in DISTRIBUTED:
+                module = importlib.import_module(f"{__package__}.pipeline.{name}") if isinstance(fn, str) else None
+                (getattr(module, name) if module else fn)(p)
         except UserError as err:
             if debug:
                 raise
@@ -43,8 +58,8 @@ def stage_command(fn: StageFn) -> Callable[..., None]:
         finally:
             distributed.teardown()
 
-    command.__name__ = fn.__name__
-    command.__doc__ = fn.__doc__
+    command.__name__ = name
+    command.__doc__ = stage_doc(name) if isinstance(fn, str) else fn.__doc__
     return command
 
 
