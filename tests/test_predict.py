@@ -48,7 +48,10 @@ def test_no_detect_on_the_test_crops_matches_evaluate(trained, monkeypatch, tmp_
         cv2.imwrite(str(crops / f"{i:04d}.png"), image[..., ::-1])
     result = _invoke(trained, monkeypatch, "predict", str(crops), "--no-detect", "--out", str(tmp_path / "p.csv"))
     assert result.exit_code == 0, result.output
+    # The model knows it was trained on the synthetic faces, and says so once.
+    assert result.output.count("trained on the built-in synthetic faces") == 1
     predicted = pd.read_csv(tmp_path / "p.csv")
+    assert set(predicted["model_dataset"]) == {"synthetic"}
     evaluated = pd.read_csv(trained / "plots" / "eval" / "confusion.csv")
     assert len(predicted) == len(evaluated) == 42
     assert predicted["expression"].tolist() == evaluated["predicted"].tolist()
@@ -58,11 +61,13 @@ def test_no_detect_on_the_test_crops_matches_evaluate(trained, monkeypatch, tmp_
     result = _invoke(trained, monkeypatch, "export", "--out", str(tmp_path / "m.onnx"))
     assert result.exit_code == 0, result.output
     diff = float(result.output.split("= ")[1].split()[0])
-    assert "G + classifier" in result.output and diff <= 1e-4
+    assert "G + classifier" in result.output and diff <= 1e-4 and "synthetic faces" in result.output
     result = _invoke(trained, monkeypatch, "predict", str(crops), "--no-detect", "--backend", "onnx", "--onnx",
                      str(tmp_path / "m.onnx"), "--out", str(tmp_path / "o.json"))
     assert result.exit_code == 0, result.output
-    assert pd.read_json(tmp_path / "o.json")["expression"].tolist() == evaluated["predicted"].tolist()
+    onnx_rows = pd.read_json(tmp_path / "o.json")
+    assert onnx_rows["expression"].tolist() == evaluated["predicted"].tolist()
+    assert set(onnx_rows["model_dataset"]) == {"synthetic"} and "synthetic faces" in result.output
 
 
 FACE = SHARED_DATA / "ferplus" / "FER2013Test" / "fer0032230.png"
@@ -76,11 +81,15 @@ def test_detector_finds_the_one_face_in_a_photo(trained, monkeypatch, tmp_path):
     photo = np.full((360, 480, 3), 200, np.uint8)
     photo[80:272, 140:332] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
     cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
-    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "photo.jpg"), "--out", str(tmp_path / "p.csv"),
-                     "--overlay-dir", str(tmp_path / "overlays"))
+    cv2.imwrite(str(tmp_path / "wall.jpg"), np.full((120, 160, 3), 90, np.uint8))  # no face at all
+    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "photo.jpg"), str(tmp_path / "wall.jpg"),
+                     "--out", str(tmp_path / "p.csv"), "--overlay-dir", str(tmp_path / "overlays"))
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(tmp_path / "p.csv")
-    assert len(rows) == 1 and rows["face"].item() == 0 and isinstance(rows["expression"].item(), str)
+    text = (tmp_path / "p.csv").read_text().splitlines()
+    assert text[2].split(",")[1:6] == ["-1", "", "", "", ""]  # the face-less image: an empty box ...
+    assert all(v.isdigit() for v in text[1].split(",")[2:6])  # ... and the face's box in integers, not 157.0
+    rows = pd.read_csv(tmp_path / "p.csv").iloc[:1]
+    assert rows["face"].item() == 0 and isinstance(rows["expression"].item(), str)
     x, y, w, h = rows[["x", "y", "w", "h"]].iloc[0]
     assert 100 < x + w / 2 < 380 and 40 < y + h / 2 < 320  # on the pasted face
     assert (tmp_path / "overlays" / "photo.png").stat().st_size > 1000

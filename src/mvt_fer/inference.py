@@ -21,6 +21,15 @@ from .masking import as_grid, inference_keep
 from .models import MaskedClassifier, MaskGenerator
 
 PARITY_TOLERANCE = 1e-4
+UNKNOWN_DATASET = "unknown"  # checkpoints written before the training dataset was recorded
+
+
+def dataset_warning(dataset: str, model: str | Path) -> str | None:
+    """One line for a model whose predictions on real photos mean nothing (trained on the synthetic set)."""
+    if dataset == "synthetic":
+        return (f"warning: {model} was trained on the built-in synthetic faces, so its labels for real photos "
+                "are guesses; train on real faces first (README, \"A first real model\": FERPlus)")
+    return None
 
 
 class MaskedPredictor(nn.Module):
@@ -61,9 +70,9 @@ def load_predictor(mvt: str | Path, mgn: str | Path | None) -> tuple[MaskedPredi
 
 
 def export_onnx(predictor: MaskedPredictor, classes: list[str], image_size: int, path: str | Path,
-                check_images: np.ndarray) -> float:
+                check_images: np.ndarray, dataset: str | None = None) -> float:
     """Write `predictor` as ONNX (dynamic batch, input `images`, output `probabilities`, the class names
-    in its metadata) and return the largest absolute difference from PyTorch on `check_images`
+    and training dataset in its metadata) and return the largest absolute difference from PyTorch on `check_images`
     (N, H, W, 3) uint8; above PARITY_TOLERANCE it is an error and nothing is left at `path`."""
     import onnx
     import onnxruntime as ort
@@ -74,7 +83,8 @@ def export_onnx(predictor: MaskedPredictor, classes: list[str], image_size: int,
         torch.onnx.export(predictor, (example,), str(tmp), input_names=["images"], output_names=["probabilities"],
                           dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
         proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, {"classes": json.dumps(list(classes)), "image_size": str(image_size)})
+        onnx.helper.set_model_props(proto, {"classes": json.dumps(list(classes)), "image_size": str(image_size),
+                                            "dataset": dataset or UNKNOWN_DATASET})
         onnx.save(proto, str(tmp))
         x = torch.from_numpy(np.array(check_images)).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():
@@ -103,6 +113,7 @@ class OnnxBackend:
         if "classes" not in props:
             raise UserError(f"{path}: not an ONNX model written by `mvt-fer export` (no class names in it)")
         self.classes, self.image_size = json.loads(props["classes"]), int(props["image_size"])
+        self.dataset = props.get("dataset", UNKNOWN_DATASET)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"images": images.astype(np.float32)})[0]
@@ -114,6 +125,7 @@ class TorchBackend:
     def __init__(self, mvt: str | Path, mgn: str | Path | None):
         self.predictor, meta = load_predictor(mvt, mgn)
         self.classes, self.image_size = meta["classes"], meta["image_size"]
+        self.dataset = meta.get("dataset") or UNKNOWN_DATASET
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:

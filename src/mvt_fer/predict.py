@@ -78,8 +78,8 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def predict_files(paths: list[Path], backend, detect: bool = True, batch_size: int = 64, margin: float = 0.1,
                   min_face: int = 24, overlay_dir: Path | None = None) -> pd.DataFrame:
-    """One row per face: file, face, x, y, w, h, expression, p_<class>... (files without a face get one
-    row with face -1 and no expression, so every input is accounted for)."""
+    """One row per face: file, face, x, y, w, h, expression, p_<class>..., model_dataset (files without a
+    face get one row with face -1 and no box or expression, so every input is accounted for)."""
     size, classes = backend.image_size, backend.classes
     faces, rows = [], []
     for path in tqdm(paths, desc="faces", disable=None if len(paths) > 20 else True, leave=False):
@@ -95,11 +95,13 @@ def predict_files(paths: list[Path], backend, detect: bool = True, batch_size: i
                   leave=False):
         batch = np.stack(faces[j:j + batch_size]).transpose(0, 3, 1, 2).astype(np.float32) / 255
         probs[j:j + len(batch)] = backend(batch)
-    table = pd.DataFrame(rows)
+    # Integer boxes, empty (not NaN, which would turn every box into floats) for a file without a face.
+    table = pd.DataFrame(rows, columns=["file", "face", "x", "y", "w", "h"]).astype({k: "Int64" for k in "xywh"})
     found = table["face"] >= 0
     table.loc[found, "expression"] = np.array(classes)[probs.argmax(1)] if len(faces) else []
     for k, name in enumerate(classes):
         table.loc[found, f"p_{name}"] = probs[:, k].round(6)
+    table["model_dataset"] = backend.dataset
     if overlay_dir is not None:
         draw_overlays(table, faces, backend, Path(overlay_dir), margin if detect else 0.0)
     return table
