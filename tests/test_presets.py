@@ -63,3 +63,16 @@ def test_unknown_preset_and_missing_root_are_one_line_errors(base_params):
     assert result.exit_code == 2 and "no preset 'imagenet'" in result.output
     result = CliRunner().invoke(app, ["preset", "rafdb"])
     assert result.exit_code == 2 and "prepare.root" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_smoke_flags_shrink_every_schedule_to_one_epoch(name, base_params):
+    result = CliRunner().invoke(app, ["preset", name, "--root", "/data/x", "--smoke"])
+    assert result.exit_code == 0, result.output
+    words = shlex.split(result.output)
+    pairs = {k: YAML(typ="safe", pure=True).load(v) for k, v in (w.split("=", 1) for w in words if w != "-S")}
+    p = presets.preset(name, base_params, True, **{"prepare.root": "/data/x"})[1]
+    assert pairs == presets.PRESETS[name] | presets.SMOKE | {"prepare.root": "/data/x"}
+    assert (p.mgn.d_warmup_epochs, p.mgn.epochs, p.mvt.epochs) == (1, 1, 1)
+    assert p.relabel.start_epoch == 1 and p.relabel.min_train_acc is None and p.model == presets.preset(
+        name, base_params, **{"prepare.root": "/data/x"})[1].model  # the model itself is the preset's

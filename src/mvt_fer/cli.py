@@ -74,6 +74,8 @@ def preset_command(
     name: str = typer.Argument(..., help="rafdb | ferplus | affectnet7 | affectnet8"),
     root: Optional[str] = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
     subset_lists: Optional[str] = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
+    smoke: bool = typer.Option(False, "--smoke", help="one epoch of every stage (relabeling on in it): try the "
+                               "preset on your data in minutes before the real run; its figures mean nothing"),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """Print the paper's settings for a dataset as `dvc exp run` flags, checked against the schema:
@@ -85,7 +87,8 @@ def preset_command(
         _fail(UserError(f"no preset {name!r} (have {', '.join(presets.PRESETS)})"))
     try:
         raw = read_yaml(params) or {}
-        overrides, _ = presets.preset(name, raw, **{"prepare.root": root, "prepare.subset_lists": subset_lists})
+        overrides, _ = presets.preset(name, raw, smoke,
+                                      **{"prepare.root": root, "prepare.subset_lists": subset_lists})
     except UserError as err:
         _fail(err)
     typer.echo(" ".join(presets.as_flags(overrides)))

@@ -97,6 +97,19 @@ PRESETS = {
 }
 
 
+# `--smoke`: every stage of a preset once, one epoch each, with relabeling on in that epoch, so a preset's
+# paths (the dataset adapter, G's depth, the masks, relabeling, the subsets) are tried in minutes on the
+# user's own data before the hours of the real run. The figures it writes mean nothing.
+SMOKE = {
+    "mgn.d_warmup_epochs": 1,
+    "mgn.epochs": 1,
+    "mvt.epochs": 1,
+    "relabel.start_epoch": 1,
+    "relabel.min_train_acc": None,
+    "evaluate.bootstrap": 0,
+}
+
+
 def set_dotted(raw: dict, overrides: dict) -> dict:
     """A copy of the params dict `raw` with `overrides` ({'a.b.c': value}) applied."""
     out = copy.deepcopy(raw)
@@ -109,10 +122,10 @@ def set_dotted(raw: dict, overrides: dict) -> dict:
     return out
 
 
-def preset(name: str, raw: dict, **extra) -> tuple[dict, Params]:
-    """The overrides of preset `name` (plus `extra`, e.g. prepare.root) and the params they give on top of
-    `raw`, validated (a bad preset fails here, not three stages later)."""
-    overrides = PRESETS[name] | {k: v for k, v in extra.items() if v is not None}
+def preset(name: str, raw: dict, smoke: bool = False, **extra) -> tuple[dict, Params]:
+    """The overrides of preset `name` (shrunk by SMOKE with `smoke`; plus `extra`, e.g. prepare.root) and
+    the params they give on top of `raw`, validated (a bad preset fails here, not three stages later)."""
+    overrides = PRESETS[name] | (SMOKE if smoke else {}) | {k: v for k, v in extra.items() if v is not None}
     return overrides, parse_params(set_dotted(raw, overrides), source=f"preset {name}")
 
 
