@@ -22,9 +22,9 @@ class MaskGenerator(nn.Module):
         super().__init__()
         if not 1 <= depth <= len(backbone.blocks):
             raise UserError(f"mgn.depth: {depth} must be between 1 and the backbone's {len(backbone.blocks)} blocks")
-        backbone.blocks = backbone.blocks[:depth]
-        backbone.norm = nn.Identity()  # the backbone's final norm belongs to its last block, not block `depth`
-        backbone.reset_classifier(0)
+        # timm's own truncation: blocks after `depth` and the head go, and the final norm (it belongs to
+        # the backbone's last block, not to block `depth`).
+        self.block_index = backbone.prune_intermediate_layers([depth - 1], prune_norm=True, prune_head=True)[0]
         self.vit = backbone
         self.norm = nn.LayerNorm(backbone.embed_dim)
         self.head = nn.Linear(backbone.embed_dim, 1)
@@ -41,11 +41,9 @@ class MaskGenerator(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid patch scores (B, N)."""
-        x = self.vit.patch_embed(self.normalize(images))
-        x = self.vit.norm_pre(self.vit._pos_embed(x))
-        x = self.vit.blocks(x)
-        x = self.norm(x[:, self.vit.num_prefix_tokens:])
-        return self.head(x).squeeze(-1)
+        (tokens,) = self.vit.forward_intermediates(self.normalize(images), indices=[self.block_index], norm=False,
+                                                   output_fmt="NLC", intermediates_only=True)  # patch tokens only
+        return self.head(self.norm(tokens)).squeeze(-1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Mp (B, N) in [0, 1]."""
