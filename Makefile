@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast bench lock
+.PHONY: setup repro test test-fast mutate bench lock
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ test: setup
 
 test-fast: setup
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Named bugs patched into a copy of the package, each of which the fast tests must catch (tests/mutate.py).
+mutate: setup
+	python tests/mutate.py
 
 # Throughput ratios against bare baselines measured in the same run (ends with one JSON object).
 bench: setup

@@ -52,6 +52,28 @@ def test_generator_gradient_flows_to_mp():
     assert torch.allclose(mp.grad, torch.full((1, 4), 0.25))  # d|mean - m| / d mp_i = 1/N
 
 
+def test_generator_gradient_through_d_matches_eq2_by_finite_differences():
+    # D's logits depend on Mp (logits = Mp W): the variance term's gradient must reach Mp too. The reference
+    # is Eq. 2 written out in numpy, differentiated numerically.
+    import numpy as np
+
+    w = np.array([[2.0, -1.0, 0.5, 0.0], [0.0, 1.5, -2.0, 1.0], [1.0, 0.0, 0.0, -1.0]])
+
+    def eq2(mp):
+        z = mp @ w
+        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        return p.var(ddof=1) + abs(mp.mean() - 0.2)
+
+    x = np.array([0.7, 0.2, 0.4])
+    numeric = [(eq2(x + h) - eq2(x - h)) / 2e-6 for h in np.eye(3) * 1e-6]
+    mp = torch.tensor(x[None], requires_grad=True)
+    loss = generator_loss(mp @ torch.tensor(w), mp, 0.2)
+    assert loss.item() == pytest.approx(eq2(x), rel=1e-6)
+    loss.backward()
+    assert mp.grad[0].tolist() == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+    assert not np.allclose(numeric, 1 / 3, atol=1e-3)  # more than the area term's 1/N
+
+
 def test_sampled_generator_loss_value_is_eq2_and_gradient_is_the_score_function():
     # One image, N = 2 patches, S = 2 draws: M1 = (1, 0), M2 = (0, 1); D's variance on them 0.3 and 0.1.
     logits = torch.tensor([0.0, 0.0], requires_grad=True)

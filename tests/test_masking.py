@@ -68,15 +68,16 @@ def test_straight_through_is_hard_forward_soft_backward():
     assert mp.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]]
 
 
-def test_keep_grid_is_inference_keep_per_grid():
+def test_keep_grid_on_hand_made_grids():
     from mvt_fer.masking import keep_grid
 
-    mp = np.random.default_rng(0).random((3, 2, 2)).astype(np.float16)
-    for view, hard in (("show", False), ("show", True), ("hide", False)):
-        grid = keep_grid(mp, view, 0.25, hard)
-        flat = inference_keep(torch.from_numpy(mp.astype(np.float32)).reshape(3, 4), view, 0.25, hard)
-        assert grid.shape == (3, 2, 2) and grid.dtype == np.float32
-        assert np.array_equal(grid.reshape(3, 4), flat.numpy())
+    # Two images, 2 x 2 patches each, as the masks store holds them (float16); m = 0.25 erases 1 patch.
+    mp = np.array([[[0.9, 0.1], [0.5, 0.2]], [[0.1, 0.3], [0.8, 0.6]]], np.float16)
+    soft = keep_grid(mp, "show", 0.25)
+    assert soft.dtype == np.float32 and np.allclose(soft, 1 - mp.astype(np.float32))  # the paper's 1 - Mp
+    assert keep_grid(mp, "show", 0.25, hard=True).tolist() == [[[0, 1], [1, 1]], [[1, 1], [0, 1]]]  # highest Mp
+    assert keep_grid(mp, "hide", 0.25).tolist() == [[[1, 0], [1, 1]], [[0, 1], [1, 1]]]  # lowest Mp
+    assert keep_grid(mp, "show", 0.5, hard=True).tolist() == [[[0, 1], [0, 1]], [[1, 1], [0, 0]]]
 
 
 def test_sample_mask_is_a_seeded_binary_draw_at_rate_mp():

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -60,7 +61,8 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     first = (work / "metrics" / "eval.json").read_bytes()
     result = json.loads(first)
     assert result["n"] == 42
-    assert 0.0 <= result["accuracy"] <= 1.0
+    pairs = pd.read_csv(work / "plots" / "eval" / "confusion.csv")  # one row per test image, in order
+    assert result["accuracy"] == pytest.approx((pairs["actual"] == pairs["predicted"]).mean(), abs=1e-6)
     assert set(result["per_class"]) <= {"neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"}
     assert set(result["subsets"]) <= {"occluded", "pose_gt30", "pose_gt45"} and result["subsets"]
     for out in ("plots/eval/confusion.png", "plots/eval/confusion.csv", "plots/train/curves.png",

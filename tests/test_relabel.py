@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +42,24 @@ def test_rule_on_hand_made_rows():
     assert relabel_decisions(probs, labels, RelabelParams(fn="constant")).tolist() == [0, 1, 1, 2]
     assert relabel_decisions(probs, labels, RelabelParams(fn="linear", a=1.0)).tolist() == [0, 1, 0, 2]
     assert relabel_decisions(probs, labels, RelabelParams(fn="quadratic", a=1.0)).tolist() == [0, 1, 1, 2]
+
+
+def test_rule_needs_a_strictly_larger_gap_than_the_threshold():
+    # f = 0 and delta = 0: a label tied with another class for the top probability stays (gap 0, not > 0).
+    probs = torch.tensor([[0.5, 0.5, 0.0], [0.4, 0.4, 0.2], [0.3, 0.45, 0.25]])
+    r = RelabelParams(fn="constant", delta=0.0)
+    assert relabel_decisions(probs, torch.tensor([1, 0, 0]), r).tolist() == [1, 0, 1]
+
+
+def test_sigmoid_threshold_on_hand_made_rows():
+    # f(p) = a * sigmoid(b * (p - c)) + delta with a 0.5, b 10, c 0.4, delta 0.1.
+    r = RelabelParams(fn="sigmoid", a=0.5, b=10.0, c=0.4, delta=0.1)
+    p = torch.tensor([0.0, 0.4, 0.6, 1.0])
+    expected = [0.5 / (1 + math.exp(-10 * (x - 0.4))) + 0.1 for x in (0.0, 0.4, 0.6, 1.0)]
+    assert threshold(p, r).tolist() == pytest.approx(expected, abs=1e-6)  # 0.109, 0.35, 0.540, 0.599
+    probs = torch.tensor([[0.05, 0.90, 0.05], [0.40, 0.60, 0.00], [0.30, 0.60, 0.10]])
+    # gaps 0.85 (> 0.109), 0.20 (< 0.35 at P_gt 0.4), 0.30 (> f(0.3) = 0.5 * sigmoid(-1) + 0.1 = 0.234)
+    assert relabel_decisions(probs, torch.tensor([0, 0, 0]), r).tolist() == [1, 0, 1]
 
 
 def test_label_store_persists_logs_and_allows_a_second_change():

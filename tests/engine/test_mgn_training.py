@@ -4,8 +4,9 @@ import torch
 
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.masks import MaskStore, write_masks
-from mvt_fer.engine.mgn import fit_mgn, generate_masks
-from mvt_fer.engine.runtime import seed_everything
+from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generate_masks, generator_step
+from mvt_fer.engine.runtime import adamw, seed_everything
+from mvt_fer.masking import random_patch_mask
 from mvt_fer.errors import UserError
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams
@@ -17,6 +18,38 @@ STILL = AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0
 def _data(n=32):
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8), torch.as_tensor(np.arange(n) % 3)
+
+
+def _state(net: torch.nn.Module) -> dict:
+    return {k: v.clone() for k, v in net.state_dict().items()}  # parameters and BatchNorm statistics
+
+
+def _changed(before: dict, net: torch.nn.Module) -> list[str]:
+    return [k for k, v in net.state_dict().items() if not torch.equal(v, before[k])]
+
+
+@pytest.mark.parametrize("estimator", ["sampled", "straight_through", "soft"])
+def test_a_g_step_moves_only_g_and_a_d_step_only_d(estimator):
+    seed_everything(0)
+    G, D = create_generator(MODEL, 1, 16), create_classifier(MODEL, 3, 16)  # conv stems: BatchNorm buffers too
+    p = MgnParams(depth=1, estimator=estimator, samples=2, batch_size=8, weight_decay=0.0, augment=STILL)
+    images, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 3
+    rng = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")
+    opt_g, opt_d = adamw(G, 1e-2, 0.0, cpu), adamw(D, 1e-2, 0.0, cpu)
+    sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in (opt_g, opt_d))
+
+    g0, d0 = _state(G), _state(D)
+    generator_step(G, D, opt_g, sched_g, images, p, 0.25, rng)
+    assert _changed(d0, D) == [] and all(t.grad is None for t in D.parameters())
+    assert "head.weight" in _changed(g0, G)  # without weight decay, only a gradient moves it
+    assert all(t.requires_grad for t in D.parameters())  # D frozen for the G step only
+
+    g1, d1 = _state(G), _state(D)
+    r = random_patch_mask(8, 4, 0.25, rng)
+    discriminator_step(G, D, opt_d, sched_d, images, y, r, p, 0.25, rng, warmup=False)
+    assert _changed(g1, G) == []
+    assert "backbone.head.weight" in _changed(d1, D)
 
 
 @pytest.mark.parametrize("view", ["show", "hide"])

@@ -49,6 +49,28 @@ def test_changes_persist_across_epochs_and_replay_from_the_log(num_workers):
     assert [h["relabel_count"] for h in history] == [sum(e["epoch"] == k for e in store.log) for k in (1, 2, 3)]
 
 
+def test_later_epochs_train_on_the_relabeled_targets(monkeypatch):
+    # Record what each batch is trained on, beside which rows it holds: in epoch 2 every row's target
+    # must be its label as epoch 1's changes left it (each row is seen once per epoch, before any of
+    # epoch 2's own changes to it), not the label it started with.
+    import mvt_fer.engine.train as loop
+
+    seen, trained = [], []
+    to_device, step = loop.to_device, loop.classifier_step
+    monkeypatch.setattr(loop, "to_device", lambda batch, dev: seen.append(batch["index"].clone()) or to_device(batch, dev))
+    monkeypatch.setattr(loop, "classifier_step", lambda *a: trained.append(a[5].clone()) or step(*a))
+    store, history = _run(0, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1,
+                                           min_train_acc=None), epochs=2)
+    after_epoch_1 = (np.arange(48) % 2).copy()
+    after_epoch_1[:12] = 1 - after_epoch_1[:12]
+    for e in (e for e in store.log if e["epoch"] == 1):
+        after_epoch_1[e["index"]] = e["new"]
+    per_epoch = len(seen) // 2
+    rows, targets = torch.cat(seen[per_epoch:]).numpy(), torch.cat(trained[per_epoch:]).numpy()
+    assert history[0]["relabel_count"] > 0 and len(set(rows)) == len(rows)
+    assert (targets == after_epoch_1[rows]).all()
+
+
 def test_same_seed_same_relabels_with_workers():
     r = RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=2, min_train_acc=None)
     a, _ = _run(2, r)

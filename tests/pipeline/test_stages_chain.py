@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, merge
+from mvt_fer import metrics as M
 from mvt_fer.data.masks import MaskStore
+from mvt_fer.masking import keep_grid, up
 from mvt_fer.data.store import PreparedStore, SplitData, write_store
 
 pytestmark = pytest.mark.slow
@@ -40,7 +42,13 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     masks = json.loads((tmp_path / "metrics" / "masks.json").read_text())
     # 16 patches at 32 px / patch 8: round(0.25 * 16) = 4 erased by the hard inference mask, exactly 0.25.
     assert masks["mask_area"] == {"train": 0.25, "val": 0.25, "test": 0.25}
-    assert 0 <= masks["off_face_share"] <= 1 and 0 <= masks["off_face_share_random"] <= 1
+    # The stage's off-face figure, recomputed from what it stored: the test split's Mp read as the classifier
+    # reads it (complement, top-k), against the synthetic face truth.
+    meta = json.loads((tmp_path / "data" / "masks" / "meta.json").read_text())
+    test_mp = MaskStore(tmp_path / "data" / "masks").mp("test", 42)
+    erased = 1 - keep_grid(test_mp, meta["view"], meta["mask_ratio"], meta["hard"])
+    face = PreparedStore(tmp_path / "data" / "prepared").face("test")
+    assert masks["off_face_share"] == pytest.approx(M.off_face_share(up(erased, 8), face), abs=1e-6)
 
     store, mask_store = PreparedStore(tmp_path / "data" / "prepared"), MaskStore(tmp_path / "data" / "masks")
     for split in store.splits:
@@ -55,7 +63,16 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     log = pd.read_csv(tmp_path / "logs" / "relabel.csv")
     assert list(log.columns) == ["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]
     assert train["relabel"]["count"] == len(log) > 0 and train["relabel"]["started_epoch"] == 1
-    assert 0 <= train["relabel"]["precision"] <= 1 and 0 <= train["relabel"]["recall"] <= 1
+    # Precision and recall, recomputed from the log and the prepared labels (given and clean).
+    rows = PreparedStore(tmp_path / "data" / "prepared").rows("train")
+    final = rows["label"].to_numpy().copy()
+    for e in log.itertuples():
+        assert final[e.index] == e.old
+        final[e.index] = e.new
+    noisy = rows["label"].to_numpy() != rows["clean_label"].to_numpy()
+    assert train["relabel"]["precision"] == pytest.approx((log["new"] == log["clean"]).mean(), abs=1e-6)
+    assert train["relabel"]["recall"] == pytest.approx((final[noisy] == rows["clean_label"].to_numpy()[noisy]).mean(),
+                                                       abs=1e-6)
     assert ((log["p_max"] - log["p_gt"]) > 0).all() and (log["old"] != log["new"]).all()
     assert (tmp_path / "plots" / "relabel" / "thresholds.png").stat().st_size > 1000
 
