@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast mutate bench lock
+.PHONY: setup repro test test-fast lint mutate bench lock
 
 setup: $(VENV)/.installed
 
@@ -24,8 +24,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 repro: setup
 	dvc repro
 
-test: setup
+LINTED := src tests stages benchmarks
+
+test: setup lint
 	python -m pytest $(PYTEST_ARGS)
+
+# ruff (settings in pyproject.toml): lint and format check; `ruff format $(LINTED)` applies the format.
+lint: setup
+	ruff check $(LINTED)
+	ruff format --check $(LINTED)
 
 test-fast: setup
 	python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -56,7 +56,7 @@ def masks_vs_forward(p: Params, images: np.ndarray, repeats: int) -> float:
     def bare():
         with torch.inference_mode():
             for i in range(0, len(uint8), batch):
-                G(uint8[i:i + batch].float().div_(255))
+                G(uint8[i : i + batch].float().div_(255))
 
     def stage():
         generate_masks(G, dataset, batch, dev)
@@ -82,7 +82,9 @@ def _collated(dataset: ImageDataset, batch: int) -> list[dict]:
     """Full batches as the training loader yields them (uint8 images, per-pixel keep masks, index)."""
     from torch.utils.data import default_collate
 
-    return [default_collate([dataset[i] for i in range(j, j + batch)]) for j in range(0, len(dataset) - batch + 1, batch)]
+    return [
+        default_collate([dataset[i] for i in range(j, j + batch)]) for j in range(0, len(dataset) - batch + 1, batch)
+    ]
 
 
 def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[float, float]:
@@ -122,7 +124,9 @@ def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[flo
     ours(), bare()  # warm-up
     t_bare, t_ours = _best_of([bare, ours], repeats)
     n = len(batches) * batch
-    print(f"train_mvt step: {n / t_ours:.0f} img/s; bare timm step: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}")
+    print(
+        f"train_mvt step: {n / t_ours:.0f} img/s; bare timm step: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}"
+    )
     return t_bare / t_ours, n / t_ours
 
 
@@ -146,7 +150,7 @@ def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: 1.0)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(np.arange(len(images)) % 7)
-    chunks = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x) - batch + 1, batch)]
+    chunks = [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x) - batch + 1, batch)]
     rng = torch.Generator().manual_seed(0)
 
     def ours():
@@ -175,7 +179,9 @@ def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
     ours(), bare()
     t_bare, t_ours = _best_of([bare, ours], repeats)
     n = len(chunks) * batch
-    print(f"train_mgn adversarial step: {n / t_ours:.0f} img/s; bare: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}")
+    print(
+        f"train_mgn adversarial step: {n / t_ours:.0f} img/s; bare: {n / t_bare:.0f} img/s; ratio {t_bare / t_ours:.3f}"
+    )
     return t_bare / t_ours
 
 
@@ -188,15 +194,23 @@ def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> f
 
     dataset = _masked_dataset(p, images, train_transform(p.mvt.augment))
     workers = loader_workers(p.mvt.num_workers)
-    loader = make_loader(dataset, p.mvt.batch_size, torch.device("cpu"), shuffle=True, num_workers=workers,
-                         generator=torch.Generator().manual_seed(0))
+    loader = make_loader(
+        dataset,
+        p.mvt.batch_size,
+        torch.device("cpu"),
+        shuffle=True,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+    )
     for _ in loader:  # warm-up (worker start)
         break
     start = time.perf_counter()
     n = sum(len(b["index"]) for b in loader)
     rate = n / (time.perf_counter() - start)
-    print(f"loader (masks + augmentation, {workers} workers): {rate:.0f} img/s; "
-          f"train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}")
+    print(
+        f"loader (masks + augmentation, {workers} workers): {rate:.0f} img/s; "
+        f"train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}"
+    )
     return rate / step_rate
 
 
@@ -219,20 +233,24 @@ def predict_latency(images: np.ndarray, repeats: int) -> dict:
         onnx_backend = OnnxBackend(Path(tmp) / "m.onnx")
         out = {}
         for name, backend in (("torch", torch_backend), ("onnx", onnx_backend)):
-            single = lambda: [backend(faces[i:i + 1]) for i in range(16)]  # noqa: E731
-            batched = lambda: backend(faces)  # noqa: E731
+            single = lambda backend=backend: [backend(faces[i : i + 1]) for i in range(16)]  # noqa: E731
+            batched = lambda backend=backend: backend(faces)  # noqa: E731
             single(), batched()
             t_single, t_batched = _best_of([single, batched], repeats)
             out[f"predict_ms_per_face_{name}"] = round(1000 * t_single / 16, 3)
             out[f"predict_ms_per_face_{name}_batch64"] = round(1000 * t_batched / len(faces), 3)
-            print(f"predict ({name}): {out[f'predict_ms_per_face_{name}']:.2f} ms per face alone, "
-                  f"{out[f'predict_ms_per_face_{name}_batch64']:.3f} ms per face in batches of 64")
+            print(
+                f"predict ({name}): {out[f'predict_ms_per_face_{name}']:.2f} ms per face alone, "
+                f"{out[f'predict_ms_per_face_{name}_batch64']:.3f} ms per face in batches of 64"
+            )
     return out
 
 
-def main(params: str = typer.Option("params.yaml", help="params file (model and batch sizes)"),
-         images: int = typer.Option(2048, help="synthetic images to time over"),
-         repeats: int = typer.Option(10, help="timed repeats, taking turns; the best of each is kept")) -> None:
+def main(
+    params: str = typer.Option("params.yaml", help="params file (model and batch sizes)"),
+    images: int = typer.Option(2048, help="synthetic images to time over"),
+    repeats: int = typer.Option(10, help="timed repeats, taking turns; the best of each is kept"),
+) -> None:
     p = load_params(params)
     data = synthetic.generate_split(p.seed, "test", images, p.prepare.image_size, p.prepare.synthetic).images
     train_ratio, step_rate = train_step_vs_timm(p, data, repeats)

@@ -41,15 +41,17 @@ def _rate(fn, n: int, dev: torch.device) -> float:
     return n / (time.perf_counter() - start)
 
 
-def main(images: int = typer.Option(512, help="synthetic 224 px images per timed pass"),
-         batch_size: int = typer.Option(32, help="batch size (the paper's 32)"),
-         compile: bool = typer.Option(False, "--compile", help="torch.compile the classifier")) -> None:
+def main(
+    images: int = typer.Option(512, help="synthetic 224 px images per timed pass"),
+    batch_size: int = typer.Option(32, help="batch size (the paper's 32)"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the classifier"),
+) -> None:
     runtime.seed_everything(0)
     dev = runtime.device()
     data = synthetic.generate_split(0, "test", images, 224, SyntheticParams()).images
     x = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.arange(images, device=dev) % 7
-    batches = [(x[i:i + batch_size].float() / 255, y[i:i + batch_size]) for i in range(0, images, batch_size)]
+    batches = [(x[i : i + batch_size].float() / 255, y[i : i + batch_size]) for i in range(0, images, batch_size)]
     mgn = MgnParams(depth=6, batch_size=batch_size)
     G = create_generator(DEIT_S, mgn.depth, 224).to(dev)
     D = create_classifier(DEIT_S, 7, 224).to(dev)
@@ -58,8 +60,9 @@ def main(images: int = typer.Option(512, help="synthetic 224 px images per timed
     flat = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in (opt_d, opt_g, opt_c)]
     step_clf = torch.compile(clf) if compile else clf
     rng = torch.Generator().manual_seed(0)  # masks are drawn on the CPU stream, as in fit_mgn
-    keep = torch.from_numpy(keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16),
-                                      "show", 0.15)).to(dev)
+    keep = torch.from_numpy(
+        keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16), "show", 0.15)
+    ).to(dev)
 
     def mgn_pass():
         for xb, yb in batches:
@@ -73,10 +76,15 @@ def main(images: int = typer.Option(512, help="synthetic 224 px images per timed
     def mvt_pass():
         clf.train()
         for i, (xb, yb) in enumerate(batches):
-            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size:(i + 1) * batch_size], yb, 0)
+            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size : (i + 1) * batch_size], yb, 0)
 
-    result = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-              "model": "deit_small_patch16_224", "image_size": 224, "batch_size": batch_size, "compile": compile}
+    result = {
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "model": "deit_small_patch16_224",
+        "image_size": 224,
+        "batch_size": batch_size,
+        "compile": compile,
+    }
     for name, fn in (("train_mgn", mgn_pass), ("masks", masks_pass), ("train_mvt", mvt_pass)):
         result[f"{name}_img_per_s"] = round(_rate(fn, images, dev), 1)
         print(f"{name}: {result[f'{name}_img_per_s']} img/s", flush=True)

@@ -1,7 +1,7 @@
 """DVC stage `train_mgn`: data/prepared/ -> models/mgn.pt, metrics/mgn.json, plots/mgn/."""
 
-from mvt_fer.stage import run_stage
 from mvt_fer.pipeline.train_mgn import train_mgn
+from mvt_fer.stage import run_stage
 
 if __name__ == "__main__":
     run_stage(train_mgn)

@@ -21,6 +21,7 @@ def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
     skip = bool(missing) and os.environ.get("MVT_REQUIRE_SHARED_DATA") != "1"
     return pytest.mark.skipif(skip, reason=f"no {', '.join(missing)} in ../shared/data")
 
+
 # Overrides on top of the project's params.yaml: tiny model, few images, one or two epochs.
 TINY = {
     "prepare": {"image_size": 32, "synthetic": {"n_train": 84, "n_val": 14, "n_test": 42}},

@@ -19,7 +19,8 @@ def test_grid_covers_the_three_tables_once_each():
     for seed in ablation.SEEDS:
         mine = [p for p in points if p.seed == seed]
         assert {(p.noise, p.row) for p in mine if p.fn == "sigmoid" and p.mask_ratio == 0.15} == {
-            (n, r) for n in ablation.NOISE_RATES for r in ablation.ROWS}
+            (n, r) for n in ablation.NOISE_RATES for r in ablation.ROWS
+        }
         assert {p.fn for p in mine if p.noise == 0.3 and p.use_masks and p.relabel} == set(ablation.FNS)
         assert {p.mask_ratio for p in mine if p.noise == 0.0 and p.use_masks and not p.relabel} == {0.1, 0.15, 0.2}
     assert points[0].seed == 0 and points[-1].seed == 2  # whole seeds first
@@ -30,7 +31,7 @@ def test_every_command_sets_every_varied_key():
     varied = {"seed", "prepare.noise_rate", "mask_ratio", "mvt.use_masks", "relabel.enabled", "relabel.fn"}
     for point in ablation.grid(range(1)):
         cmd = ablation.exp_command(point)
-        sets = dict(arg.split("=", 1) for arg in cmd[cmd.index("-S"):] if arg != "-S")
+        sets = dict(arg.split("=", 1) for arg in cmd[cmd.index("-S") :] if arg != "-S")
         assert varied <= set(sets) and set(ablation.LIGHT) <= set(sets)
         assert YAML(typ="safe").load(sets["relabel.enabled"]) is point.relabel
         assert cmd[:5] == ["dvc", "exp", "run", "-n", point.name]
@@ -44,15 +45,20 @@ def _fake_workspace(root, log_rows, acc, precision=None):
     (root / "metrics" / "train.json").write_text(json.dumps({"relabel": {"precision": 0.5, "recall": 0.25}}))
     (root / "metrics" / "masks.json").write_text(json.dumps({"mask_area": {"test": 0.14}, "off_face_share": 0.9}))
     pd.DataFrame(log_rows, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]).to_csv(
-        root / "logs" / "relabel.csv", index=False)
+        root / "logs" / "relabel.csv", index=False
+    )
     curves = {"epoch": [1, 2], "test_acc": [0.3, acc]} | ({"relabel_precision": precision} if precision else {})
     pd.DataFrame(curves).to_csv(root / "plots" / "train" / "curves.csv", index=False)
 
 
 def test_collect_counts_wrong_changes_from_the_log(tmp_path):
     point = ablation.Point(0, 0.3, 0.15, True, True, "linear")
-    _fake_workspace(tmp_path, [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]], 0.8,
-                    precision=[0.5, 0.0])
+    _fake_workspace(
+        tmp_path,
+        [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]],
+        0.8,
+        precision=[0.5, 0.0],
+    )
     row = ablation.collect(point, tmp_path)
     assert (row["relabel_count"], row["relabel_wrong"]) == (3, 2)
     assert row["test_acc_curve"] == [0.3, 0.8] and row["row"] == "MVT (both)" and row["occluded"] == pytest.approx(0.7)
@@ -74,8 +80,12 @@ def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
         for point in ablation.grid([seed]):
             ws = tmp_path / point.name
             log = [[10, 1, 2, 0, 0, 0.1, 0.8], [10, 2, 1, 3, 1, 0.2, 0.7], [11, 1, 0, 4, 0, 0.3, 0.5]]
-            _fake_workspace(ws, log if point.relabel else [], acc + (0.01 if point.relabel else 0.0),
-                            precision=[0.5, 0.0] if point.relabel and point.noise > 0 else None)
+            _fake_workspace(
+                ws,
+                log if point.relabel else [],
+                acc + (0.01 if point.relabel else 0.0),
+                precision=[0.5, 0.0] if point.relabel and point.noise > 0 else None,
+            )
             rows.append(ablation.collect(point, ws))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "runs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -55,7 +55,9 @@ def _cases(tmp, tiny):
     """(case, stage, params, expected part of the message), after setting up `tmp`."""
     _image_tree(tmp / "empty_test", {"train": {"happy": 2}, "test": {"happy": 0}})
     _image_tree(tmp / "corrupt", {"train": {"sad": 2}, "test": {"sad": 1}})
-    (tmp / "corrupt" / "train" / "sad" / "1.png").write_bytes((tmp / "corrupt" / "test" / "sad" / "0.png").read_bytes()[:60])
+    (tmp / "corrupt" / "train" / "sad" / "1.png").write_bytes(
+        (tmp / "corrupt" / "test" / "sad" / "0.png").read_bytes()[:60]
+    )
     _rafdb(tmp / "raf_label", ["train_00001.jpg 5", "test_0001.jpg 9"])
     _rafdb(tmp / "raf_lists", ["train_00001.jpg 5", "test_0001.jpg 3"])
     lists = tmp / "lists" / "RAF_DB_dir"
@@ -66,28 +68,65 @@ def _cases(tmp, tiny):
     (tmp / "affectnet").mkdir()
     (tmp / "affectnet" / "training.csv").write_text(
         "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal\n"
-        '1/a.jpg,0,0,10,10,"1;2",12,0,0\n')
+        '1/a.jpg,0,0,10,10,"1;2",12,0,0\n'
+    )
     (tmp / "affectnet" / "validation.csv").write_text((tmp / "affectnet" / "training.csv").read_text())
     return [
-        ("missing dataset folder", "prepare", {"dataset": "ferplus", "prepare": {"root": str(tmp / "nowhere")}},
-         "is not a folder"),
-        ("empty split", "prepare", {"dataset": "folder", "prepare": {"root": str(tmp / "empty_test")}},
-         "no usable images in any class folder"),
-        ("truncated image", "prepare", {"dataset": "folder", "prepare": {"root": str(tmp / "corrupt")}},
-         "1.png: the image cannot be decoded"),
-        ("label out of range (RAF-DB 9)", "prepare", {"dataset": "rafdb", "prepare": {"root": str(tmp / "raf_label")}},
-         "line 2: expected '<split>_<n>.jpg <label 1-7>'"),
-        ("expression code out of range (AffectNet 12)", "prepare",
-         {"dataset": "affectnet7", "prepare": {"root": str(tmp / "affectnet")}}, "line 2: expression 12 is not 0-10"),
-        ("malformed subset list", "prepare",
-         {"dataset": "rafdb", "prepare": {"root": str(tmp / "raf_lists"), "subset_lists": str(tmp / "lists")}},
-         "rafdb_occlusion_list.txt: line 2: expected"),
-        ("typo in params.yaml", "prepare", merge(tiny, {"prepare": {"imagesize": 48}}), "prepare.imagesize: unknown key"),
+        (
+            "missing dataset folder",
+            "prepare",
+            {"dataset": "ferplus", "prepare": {"root": str(tmp / "nowhere")}},
+            "is not a folder",
+        ),
+        (
+            "empty split",
+            "prepare",
+            {"dataset": "folder", "prepare": {"root": str(tmp / "empty_test")}},
+            "no usable images in any class folder",
+        ),
+        (
+            "truncated image",
+            "prepare",
+            {"dataset": "folder", "prepare": {"root": str(tmp / "corrupt")}},
+            "1.png: the image cannot be decoded",
+        ),
+        (
+            "label out of range (RAF-DB 9)",
+            "prepare",
+            {"dataset": "rafdb", "prepare": {"root": str(tmp / "raf_label")}},
+            "line 2: expected '<split>_<n>.jpg <label 1-7>'",
+        ),
+        (
+            "expression code out of range (AffectNet 12)",
+            "prepare",
+            {"dataset": "affectnet7", "prepare": {"root": str(tmp / "affectnet")}},
+            "line 2: expression 12 is not 0-10",
+        ),
+        (
+            "malformed subset list",
+            "prepare",
+            {"dataset": "rafdb", "prepare": {"root": str(tmp / "raf_lists"), "subset_lists": str(tmp / "lists")}},
+            "rafdb_occlusion_list.txt: line 2: expected",
+        ),
+        (
+            "typo in params.yaml",
+            "prepare",
+            merge(tiny, {"prepare": {"imagesize": 48}}),
+            "prepare.imagesize: unknown key",
+        ),
         ("wrong type in params.yaml", "train-mvt", merge(tiny, {"mvt": {"epochs": "ten"}}), "mvt.epochs"),
-        ("missing pretrained weights file", "train-mgn", merge(tiny, {"model": {"pretrained": str(tmp / "w.pth"), "stem": "patch"}}),
-         "w.pth does not exist"),
-        ("pretrained weights for the conv stem", "train-mgn", merge(tiny, {"model": {"pretrained": "timm"}}),
-         "model.stem: conv has no pretrained weights; set model.stem: patch"),
+        (
+            "missing pretrained weights file",
+            "train-mgn",
+            merge(tiny, {"model": {"pretrained": str(tmp / "w.pth"), "stem": "patch"}}),
+            "w.pth does not exist",
+        ),
+        (
+            "pretrained weights for the conv stem",
+            "train-mgn",
+            merge(tiny, {"model": {"pretrained": "timm"}}),
+            "model.stem: conv has no pretrained weights; set model.stem: patch",
+        ),
     ]
 
 
@@ -96,10 +135,16 @@ def test_each_bad_input_is_one_line(tmp_path, tiny_params, monkeypatch):
     ws.mkdir()
     # A valid store first: the failures below must leave it as it was.
     assert _stage(ws, monkeypatch, "prepare", tiny_params).exit_code == 0
-    before = (ws / "data" / "prepared" / "meta.json").read_bytes(), (ws / "data" / "prepared" / "train.npy").read_bytes()
+    before = (
+        (ws / "data" / "prepared" / "meta.json").read_bytes(),
+        (ws / "data" / "prepared" / "train.npy").read_bytes(),
+    )
     for case, stage, params, expected in _cases(tmp_path, tiny_params):
         _one_line_error(_stage(ws, monkeypatch, stage, params), case, expected)
-    assert ((ws / "data" / "prepared" / "meta.json").read_bytes(), (ws / "data" / "prepared" / "train.npy").read_bytes()) == before
+    assert (
+        (ws / "data" / "prepared" / "meta.json").read_bytes(),
+        (ws / "data" / "prepared" / "train.npy").read_bytes(),
+    ) == before
     assert not list((ws / "data").glob(".prepared.*"))  # no temporary left behind
 
 
@@ -110,19 +155,26 @@ def test_stale_masks_and_foreign_checkpoints(tmp_path, tiny_params, monkeypatch)
     # The prepared store grows: the masks no longer describe it.
     bigger = merge(params, {"prepare": {"synthetic": {"n_test": 43}}})
     assert _stage(tmp_path, monkeypatch, "prepare", bigger).exit_code == 0
-    _one_line_error(_stage(tmp_path, monkeypatch, "evaluate", bigger), "masks that do not match the store", "stale masks")
+    _one_line_error(
+        _stage(tmp_path, monkeypatch, "evaluate", bigger), "masks that do not match the store", "stale masks"
+    )
     # A classifier trained on other classes, and a file that is no checkpoint of ours.
     assert _stage(tmp_path, monkeypatch, "prepare", params).exit_code == 0
     meta = json.loads((tmp_path / "data" / "prepared" / "meta.json").read_text())
     meta["classes"] = [c.upper() for c in meta["classes"]]
     (tmp_path / "data" / "prepared" / "meta.json").write_text(json.dumps(meta))
-    _one_line_error(_stage(tmp_path, monkeypatch, "evaluate", params), "checkpoint of other classes",
-                    "rerun train_mvt")
+    _one_line_error(_stage(tmp_path, monkeypatch, "evaluate", params), "checkpoint of other classes", "rerun train_mvt")
     import torch
 
     torch.save({"state_dict": {"w": torch.zeros(3)}}, tmp_path / "models" / "mvt.pt")
-    _one_line_error(_stage(tmp_path, monkeypatch, "evaluate", params), "checkpoint of another kind",
-                    "models/mvt.pt: not a classifier checkpoint written by train_mvt")
+    _one_line_error(
+        _stage(tmp_path, monkeypatch, "evaluate", params),
+        "checkpoint of another kind",
+        "models/mvt.pt: not a classifier checkpoint written by train_mvt",
+    )
     (tmp_path / "models" / "mgn.pt").write_bytes(b"truncated")
-    _one_line_error(_stage(tmp_path, monkeypatch, "masks", params), "truncated generator checkpoint",
-                    "models/mgn.pt: not a mask generator checkpoint written by train_mgn")
+    _one_line_error(
+        _stage(tmp_path, monkeypatch, "masks", params),
+        "truncated generator checkpoint",
+        "models/mgn.pt: not a mask generator checkpoint written by train_mgn",
+    )

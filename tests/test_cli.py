@@ -23,9 +23,17 @@ heavy = sorted(m for m in ("torch", "timm", "torchvision", "albumentations", "cv
 print("CODE", code, "HEAVY", ",".join(heavy) or "-")
 """
 
-COMMANDS = [["--help"], ["predict", "--help"], ["export", "--help"], ["preset", "--help"], ["ablation", "run", "--help"],
-            *([s.replace("_", "-"), "--help"] for s in STAGES),
-            ["predict"], ["train-mvt", "--no-such-flag"], ["preset", "imagenet"]]
+COMMANDS = [
+    ["--help"],
+    ["predict", "--help"],
+    ["export", "--help"],
+    ["preset", "--help"],
+    ["ablation", "run", "--help"],
+    *([s.replace("_", "-"), "--help"] for s in STAGES),
+    ["predict"],
+    ["train-mvt", "--no-such-flag"],
+    ["preset", "imagenet"],
+]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)

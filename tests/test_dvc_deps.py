@@ -72,13 +72,21 @@ def test_deps_cover_the_stages_import_closure(stage):
     deps = [ROOT / d for d in STAGES[stage]["deps"] if isinstance(d, str)]
     script = ROOT / "stages" / f"{stage}.py"
     assert script in deps
-    missing = sorted(str(f.relative_to(ROOT)) for f in closure(script)
-                     if not any(f == d or d in f.parents for d in deps))
+    missing = sorted(
+        str(f.relative_to(ROOT)) for f in closure(script) if not any(f == d or d in f.parents for d in deps)
+    )
     assert not missing, f"dvc.yaml stage {stage} runs these without listing them in deps: {missing}"
 
 
 def test_closure_follows_relative_and_lazy_imports():
     files = {str(f.relative_to(PACKAGE)) for f in closure(ROOT / "stages" / "train_mvt.py")}
-    assert {"__init__.py", "pipeline/__init__.py", "pipeline/train_mvt.py", "relabel.py", "engine/train.py",
-            "models/mgn.py", "errors.py"} <= files
+    assert {
+        "__init__.py",
+        "pipeline/__init__.py",
+        "pipeline/train_mvt.py",
+        "relabel.py",
+        "engine/train.py",
+        "models/mgn.py",
+        "errors.py",
+    } <= files
     assert "cli.py" not in files and "ablation.py" not in files

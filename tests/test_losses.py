@@ -3,8 +3,13 @@ import math
 import pytest
 import torch
 
-from mvt_fer.losses import (discriminator_loss, generator_loss, mask_area_penalty, prediction_variance,
-                            sampled_generator_loss)
+from mvt_fer.losses import (
+    discriminator_loss,
+    generator_loss,
+    mask_area_penalty,
+    prediction_variance,
+    sampled_generator_loss,
+)
 from mvt_fer.masking import bernoulli_log_prob
 
 

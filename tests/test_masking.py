@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from mvt_fer.masking import apply_mask, up
+from mvt_fer.masking import (
+    apply_mask,
+    discriminator_view,
+    inference_keep,
+    keep_grid,
+    random_patch_mask,
+    sample_mask,
+    straight_through_top_k,
+    top_k_mask,
+    up,
+)
 
 
 @pytest.mark.parametrize("lib", ["numpy", "torch"])
@@ -14,7 +24,7 @@ def test_up_maps_each_patch_to_exactly_its_pixels(lib):
     assert mask.shape == (1, h * p, w * p)
     for i in range(h):
         for j in range(w):
-            block = mask[0, i * p:(i + 1) * p, j * p:(j + 1) * p]
+            block = mask[0, i * p : (i + 1) * p, j * p : (j + 1) * p]
             assert (block == values[0, i, j]).all()
             # and no other pixel carries that value (values are distinct)
             assert (mask == values[0, i, j]).sum() == p * p
@@ -31,10 +41,6 @@ def test_apply_mask_patch_and_pixel_forms_agree():
     erased = up(keep, 4).unsqueeze(1).expand_as(images) == 0
     assert (by_patch[erased] == 0).all()
     assert torch.equal(by_patch[~erased], images[~erased])
-
-
-from mvt_fer.masking import (discriminator_view, inference_keep, random_patch_mask, sample_mask, straight_through_top_k,
-                             top_k_mask)
 
 
 def test_random_patch_mask_has_exactly_the_ratio():
@@ -69,8 +75,6 @@ def test_straight_through_is_hard_forward_soft_backward():
 
 
 def test_keep_grid_on_hand_made_grids():
-    from mvt_fer.masking import keep_grid
-
     # Two images, 2 x 2 patches each, as the masks store holds them (float16); m = 0.25 erases 1 patch.
     mp = np.array([[[0.9, 0.1], [0.5, 0.2]], [[0.1, 0.3], [0.8, 0.6]]], np.float16)
     soft = keep_grid(mp, "show", 0.25)

@@ -24,8 +24,9 @@ def test_absent_class_is_left_out_of_mean_class_accuracy():
 def test_summarize_subsets():
     y_true = np.array([0, 1, 1, 0])
     y_pred = np.array([0, 1, 0, 1])
-    out = M.summarize(y_true, y_pred, ["a", "b"], {"occluded": np.array([1, 1, 0, 0], bool),
-                                                  "pose_gt30": np.zeros(4, bool)})
+    out = M.summarize(
+        y_true, y_pred, ["a", "b"], {"occluded": np.array([1, 1, 0, 0], bool), "pose_gt30": np.zeros(4, bool)}
+    )
     assert out["n"] == 4 and out["accuracy"] == 0.5
     assert out["per_class"] == {"a": 0.5, "b": 0.5}
     assert out["subsets"] == {"occluded": 1.0}  # an empty subset is not reported
@@ -42,7 +43,8 @@ def test_off_face_share():
 
 
 def test_mask_hardness_separates_binary_masks_from_dimming():
-    binary = np.zeros((2, 4)); binary[:, 0] = 1
+    binary = np.zeros((2, 4))
+    binary[:, 0] = 1
     assert M.mask_hardness(binary) == 1.0
     assert M.mask_hardness(np.full((2, 4), 0.15)) == 0.0  # dims every patch by m: the degenerate G
     # within 0.1 of 0 or 1 counts; float16 as the masks store holds them
@@ -50,7 +52,8 @@ def test_mask_hardness_separates_binary_masks_from_dimming():
 
 
 def test_mask_specificity_is_zero_for_one_mask_for_all_and_about_one_for_random():
-    one = np.zeros((50, 36)); one[:, :5] = 1
+    one = np.zeros((50, 36))
+    one[:, :5] = 1
     assert M.mask_specificity(one) == 0.0
     rng = np.random.default_rng(0)
     random = (rng.random((500, 36)).argsort(1) < 5).astype(float)

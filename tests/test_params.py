@@ -60,7 +60,9 @@ def test_stage_reports_bad_params_in_one_line(tmp_path, base_params):
     path.write_text(yaml.safe_dump(merge(base_params, {"mvt": {"epochs": -1}})))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "prepare.py"), "--params", str(path)],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -75,4 +77,3 @@ def test_floats_as_dvc_writes_them_are_floats(tmp_path, base_params):
     assert "lr: 1e-05" in text
     (tmp_path / "params.yaml").write_text(text)
     assert load_params(tmp_path / "params.yaml").mvt.lr == 1e-5
-

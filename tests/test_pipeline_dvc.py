@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mvt_fer import metrics as M
 from conftest import ROOT
+from mvt_fer import metrics as M
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +65,25 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     assert result["accuracy"] == pytest.approx((pairs["actual"] == pairs["predicted"]).mean(), abs=1e-6)
     assert set(result["per_class"]) <= {"neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"}
     assert set(result["subsets"]) <= {"occluded", "pose_gt30", "pose_gt45"} and result["subsets"]
-    for out in ("plots/eval/confusion.png", "plots/eval/confusion.csv", "plots/train/curves.png",
-                "plots/train/curves.csv", "metrics/train.json", "metrics/prepare.json", "models/mvt.pt",
-                "models/mgn.pt", "metrics/mgn.json", "plots/mgn/curves.png", "plots/mgn/curves.csv",
-                "metrics/masks.json", "plots/masks/samples.png", "plots/masks/mean_mask.png", "data/masks/test.npy",
-                "logs/relabel.csv", "plots/relabel/thresholds.png"):
+    for out in (
+        "plots/eval/confusion.png",
+        "plots/eval/confusion.csv",
+        "plots/train/curves.png",
+        "plots/train/curves.csv",
+        "metrics/train.json",
+        "metrics/prepare.json",
+        "models/mvt.pt",
+        "models/mgn.pt",
+        "metrics/mgn.json",
+        "plots/mgn/curves.png",
+        "plots/mgn/curves.csv",
+        "metrics/masks.json",
+        "plots/masks/samples.png",
+        "plots/masks/mean_mask.png",
+        "data/masks/test.npy",
+        "logs/relabel.csv",
+        "plots/relabel/thresholds.png",
+    ):
         assert (work / out).is_file(), out
     masks = json.loads((work / "metrics" / "masks.json").read_text())
     assert set(masks["mask_area"]) == {"train", "val", "test"}

@@ -28,8 +28,9 @@ def trained(tmp_path_factory):
     params = merge(params, {"mvt": {"use_masks": True}, "evaluate": {"bootstrap": 0}})
     (ws / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
-        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=ws, capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=ws, capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
     return ws
 
@@ -62,8 +63,19 @@ def test_no_detect_on_the_test_crops_matches_evaluate(trained, monkeypatch, tmp_
     assert result.exit_code == 0, result.output
     diff = float(result.output.split("= ")[1].split()[0])
     assert "G + classifier" in result.output and diff <= 1e-4 and "synthetic faces" in result.output
-    result = _invoke(trained, monkeypatch, "predict", str(crops), "--no-detect", "--backend", "onnx", "--onnx",
-                     str(tmp_path / "m.onnx"), "--out", str(tmp_path / "o.json"))
+    result = _invoke(
+        trained,
+        monkeypatch,
+        "predict",
+        str(crops),
+        "--no-detect",
+        "--backend",
+        "onnx",
+        "--onnx",
+        str(tmp_path / "m.onnx"),
+        "--out",
+        str(tmp_path / "o.json"),
+    )
     assert result.exit_code == 0, result.output
     onnx_rows = pd.read_json(tmp_path / "o.json")
     assert onnx_rows["expression"].tolist() == evaluated["predicted"].tolist()
@@ -82,8 +94,17 @@ def test_detector_finds_the_one_face_in_a_photo(trained, monkeypatch, tmp_path):
     photo[80:272, 140:332] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
     cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
     cv2.imwrite(str(tmp_path / "wall.jpg"), np.full((120, 160, 3), 90, np.uint8))  # no face at all
-    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "photo.jpg"), str(tmp_path / "wall.jpg"),
-                     "--out", str(tmp_path / "p.csv"), "--overlay-dir", str(tmp_path / "overlays"))
+    result = _invoke(
+        trained,
+        monkeypatch,
+        "predict",
+        str(tmp_path / "photo.jpg"),
+        str(tmp_path / "wall.jpg"),
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--overlay-dir",
+        str(tmp_path / "overlays"),
+    )
     assert result.exit_code == 0, result.output
     text = (tmp_path / "p.csv").read_text().splitlines()
     assert text[2].split(",")[1:6] == ["-1", "", "", "", ""]  # the face-less image: an empty box ...
@@ -101,10 +122,26 @@ def test_bad_inputs_are_one_line_errors(trained, monkeypatch, tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--no-detect")
     assert result.exit_code == 2 and "broken.jpg: cannot be decoded" in result.output
-    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--backend", "onnx",
-                     "--onnx", str(tmp_path / "none.onnx"))
+    result = _invoke(
+        trained,
+        monkeypatch,
+        "predict",
+        str(tmp_path / "broken.jpg"),
+        "--backend",
+        "onnx",
+        "--onnx",
+        str(tmp_path / "none.onnx"),
+    )
     assert result.exit_code == 2 and "no ONNX model" in result.output
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
-    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--backend", "onnx",
-                     "--onnx", str(tmp_path / "junk.onnx"))
+    result = _invoke(
+        trained,
+        monkeypatch,
+        "predict",
+        str(tmp_path / "broken.jpg"),
+        "--backend",
+        "onnx",
+        "--onnx",
+        str(tmp_path / "junk.onnx"),
+    )
     assert result.exit_code == 2 and "junk.onnx: not a readable ONNX model" in result.output

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from mvt_fer import presets
 from mvt_fer.cli import app
 
-
 PAPER_PRESETS = ["affectnet7", "affectnet8", "ferplus", "rafdb"]
 
 
@@ -32,10 +31,18 @@ def test_every_paper_preset_is_valid_params(name, base_params):
 def test_ferplus_cpu_does_not_depend_on_earlier_experiments(base_params):
     """`dvc exp run -S` keeps what an earlier experiment set: the preset must override all of it."""
     clean = presets.preset("ferplus-cpu", base_params, **{"prepare.root": "x"})[1]
-    earlier = presets.set_dotted(base_params, presets.PRESETS["rafdb"] | {"mvt.use_masks": False, "prepare.noise_rate": 0.3,
-                                                                         "relabel.enabled": False, "mgn.epochs": 9})
+    earlier = presets.set_dotted(
+        base_params,
+        presets.PRESETS["rafdb"]
+        | {"mvt.use_masks": False, "prepare.noise_rate": 0.3, "relabel.enabled": False, "mgn.epochs": 9},
+    )
     assert presets.preset("ferplus-cpu", earlier, **{"prepare.root": "x"})[1] == clean
-    assert (clean.dataset, clean.prepare.image_size, clean.model.pretrained, clean.mask_ratio) == ("ferplus", 48, "none", 0.2)
+    assert (clean.dataset, clean.prepare.image_size, clean.model.pretrained, clean.mask_ratio) == (
+        "ferplus",
+        48,
+        "none",
+        0.2,
+    )
     assert (clean.relabel.enabled, clean.relabel.fn, clean.mvt.use_masks) == (True, "quadratic", True)
 
 
@@ -74,5 +81,8 @@ def test_smoke_flags_shrink_every_schedule_to_one_epoch(name, base_params):
     p = presets.preset(name, base_params, True, **{"prepare.root": "/data/x"})[1]
     assert pairs == presets.PRESETS[name] | presets.SMOKE | {"prepare.root": "/data/x"}
     assert (p.mgn.d_warmup_epochs, p.mgn.epochs, p.mvt.epochs) == (1, 1, 1)
-    assert p.relabel.start_epoch == 1 and p.relabel.min_train_acc is None and p.model == presets.preset(
-        name, base_params, **{"prepare.root": "/data/x"})[1].model  # the model itself is the preset's
+    assert (
+        p.relabel.start_epoch == 1
+        and p.relabel.min_train_acc is None
+        and p.model == presets.preset(name, base_params, **{"prepare.root": "/data/x"})[1].model
+    )  # the model itself is the preset's

@@ -32,12 +32,14 @@ def test_threshold_values():
 
 
 def test_rule_on_hand_made_rows():
-    probs = torch.tensor([
-        [0.70, 0.10, 0.20],  # given 0 is the max: never changes
-        [0.05, 0.80, 0.15],  # P_gt 0.05, P_max 0.8: every f relabels (gap 0.75)
-        [0.30, 0.60, 0.10],  # P_gt 0.3, gap 0.3: constant (0.2) relabels; linear a=1 needs 0.5: does not
-        [0.15, 0.30, 0.55],  # gap 0.4 at P_gt 0.15: constant and linear (0.35) relabel to 2
-    ])
+    probs = torch.tensor(
+        [
+            [0.70, 0.10, 0.20],  # given 0 is the max: never changes
+            [0.05, 0.80, 0.15],  # P_gt 0.05, P_max 0.8: every f relabels (gap 0.75)
+            [0.30, 0.60, 0.10],  # P_gt 0.3, gap 0.3: constant (0.2) relabels; linear a=1 needs 0.5: does not
+            [0.15, 0.30, 0.55],  # gap 0.4 at P_gt 0.15: constant and linear (0.35) relabel to 2
+        ]
+    )
     labels = torch.tensor([0, 0, 0, 0])
     assert relabel_decisions(probs, labels, RelabelParams(fn="constant")).tolist() == [0, 1, 1, 2]
     assert relabel_decisions(probs, labels, RelabelParams(fn="linear", a=1.0)).tolist() == [0, 1, 0, 2]
@@ -79,7 +81,10 @@ def test_precision_and_recall_arithmetic():
     labels = np.array([0, 1, 0, 0, 4])  # samples 2, 3 were noisy (noise flipped them to 0) ...
     noisy = np.array([False, False, True, True, True])  # ... and 4 was noisy but has been restored
     changes = [{"new": 4, "clean": 4}, {"new": 0, "clean": 1}, {"new": 3, "clean": 3}, {"new": 2, "clean": 0}]
-    assert relabel_quality(changes, labels, clean, noisy) == {"precision": 0.5, "recall": pytest.approx(1 / 3, abs=1e-6)}
+    assert relabel_quality(changes, labels, clean, noisy) == {
+        "precision": 0.5,
+        "recall": pytest.approx(1 / 3, abs=1e-6),
+    }
     assert relabel_quality([], labels, clean, noisy) == {"recall": pytest.approx(1 / 3, abs=1e-6)}
     assert relabel_quality(changes, labels, clean, np.zeros(5, bool)) == {}
 
@@ -87,9 +92,12 @@ def test_precision_and_recall_arithmetic():
 def test_gate_opens_after_an_epoch_at_the_training_accuracy_and_stays_open():
     r = RelabelParams(enabled=True, start_epoch=3, min_train_acc=0.9)
     accs = [0.5, 0.91, 0.7, 0.8]  # epoch 2 reached 0.9; epoch 3 fell back below it
-    assert [relabel_active(r, e, accs[:e - 1]) for e in range(1, 6)] == [False, False, True, True, True]
-    assert [relabel_active(r.model_copy(update={"start_epoch": 1}), e, accs[:e - 1]) for e in range(1, 4)] == [
-        False, False, True]  # never on the epoch that reached it, only after
+    assert [relabel_active(r, e, accs[: e - 1]) for e in range(1, 6)] == [False, False, True, True, True]
+    assert [relabel_active(r.model_copy(update={"start_epoch": 1}), e, accs[: e - 1]) for e in range(1, 4)] == [
+        False,
+        False,
+        True,
+    ]  # never on the epoch that reached it, only after
     assert not relabel_active(r, 5, [0.5, 0.89999, 0.8, 0.85])
     assert relabel_active(r.model_copy(update={"min_train_acc": None}), 3, [])
     assert not relabel_active(r.model_copy(update={"enabled": False}), 5, accs)

@@ -122,6 +122,7 @@ def exp_command(point: Point) -> list[str]:
 def collect(point: Point, workspace: Path = Path(".")) -> dict:
     """The figures of the experiment now in `workspace`: accuracy, occluded accuracy, relabel quality
     (wrong changes counted from the relabel log), mask quality, and the per-epoch test accuracy."""
+
     def load(path):
         return json.loads((workspace / path).read_text())
 
@@ -130,17 +131,28 @@ def collect(point: Point, workspace: Path = Path(".")) -> dict:
     curves = pd.read_csv(workspace / "plots/train/curves.csv")
     relabel = tr.get("relabel", {})
     return {
-        "name": point.name, "seed": point.seed, "noise": point.noise, "mask_ratio": point.mask_ratio,
-        "use_masks": point.use_masks, "relabel": point.relabel, "fn": point.fn, "row": point.row,
-        "accuracy": ev["accuracy"], "occluded": ev.get("subsets", {}).get("occluded"),
-        "relabel_count": len(log), "relabel_wrong": int((log["new"] != log["clean"]).sum()),
-        "relabel_precision": relabel.get("precision"), "relabel_recall": relabel.get("recall"),
+        "name": point.name,
+        "seed": point.seed,
+        "noise": point.noise,
+        "mask_ratio": point.mask_ratio,
+        "use_masks": point.use_masks,
+        "relabel": point.relabel,
+        "fn": point.fn,
+        "row": point.row,
+        "accuracy": ev["accuracy"],
+        "occluded": ev.get("subsets", {}).get("occluded"),
+        "relabel_count": len(log),
+        "relabel_wrong": int((log["new"] != log["clean"]).sum()),
+        "relabel_precision": relabel.get("precision"),
+        "relabel_recall": relabel.get("recall"),
         # Per epoch, as the loop measured it (epochs without changes dropped): whole-run precision hides that
         # the first relabel epoch fixes mostly noisy labels and later ones more and more clean labels the
         # classifier gets wrong. Absent without known clean labels (no injected noise) or relabeling.
-        "relabel_precision_by_epoch": (curves["relabel_precision"].dropna().tolist()
-                                       if "relabel_precision" in curves else None),
-        "off_face_share": mk.get("off_face_share"), "mask_area": mk["mask_area"].get("test"),
+        "relabel_precision_by_epoch": (
+            curves["relabel_precision"].dropna().tolist() if "relabel_precision" in curves else None
+        ),
+        "off_face_share": mk.get("off_face_share"),
+        "mask_area": mk["mask_area"].get("test"),
         "test_acc_curve": curves["test_acc"].round(6).tolist(),
     }
 
@@ -155,7 +167,9 @@ def run(points: list[Point], out: Path = RESULTS) -> None:
     """Run the grid points not yet in `out/runs.jsonl`, appending each one's figures as it finishes.
     params.yaml is restored afterwards (the workspace keeps the last experiment's outputs)."""
     log = out / "runs.jsonl"
-    done = {json.loads(line)["name"] for line in log.read_text().splitlines() if line.strip()} if log.exists() else set()
+    done = (
+        {json.loads(line)["name"] for line in log.read_text().splitlines() if line.strip()} if log.exists() else set()
+    )
     todo = [p for p in points if p.name not in done]
     print(f"ablation: {len(points) - len(todo)} of {len(points)} experiments already done", flush=True)
     params = Path("params.yaml").read_bytes()
@@ -187,32 +201,54 @@ def summarize(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Tables 1-3 as mean ± sample std over seeds."""
     by_epoch = runs.get("relabel_precision_by_epoch", pd.Series(None, index=runs.index, dtype=object))
     runs = runs.assign(relabel_precision_first=by_epoch.map(lambda e: e[0] if isinstance(e, list) and e else np.nan))
-    figures = ["accuracy", "occluded", "relabel_count", "relabel_wrong", "relabel_precision",
-               "relabel_precision_first", "relabel_recall"]
+    figures = [
+        "accuracy",
+        "occluded",
+        "relabel_count",
+        "relabel_wrong",
+        "relabel_precision",
+        "relabel_precision_first",
+        "relabel_recall",
+    ]
     main = runs[(runs.mask_ratio == DEFAULT_RATIO) & (runs.fn == DEFAULT_FN)]
     table3 = main.groupby(["noise", "row"])[figures].agg(_mean_std).reset_index()
     table3 = table3.sort_values(["noise", "row"], key=lambda c: c.map(list(ROWS).index) if c.name == "row" else c)
-    table2 = (runs[(runs.noise == 0.3) & runs.use_masks & runs.relabel & (runs.mask_ratio == DEFAULT_RATIO)]
-              .groupby("fn")[figures].agg(_mean_std).reset_index())
+    table2 = (
+        runs[(runs.noise == 0.3) & runs.use_masks & runs.relabel & (runs.mask_ratio == DEFAULT_RATIO)]
+        .groupby("fn")[figures]
+        .agg(_mean_std)
+        .reset_index()
+    )
     table2 = table2.sort_values("fn", key=lambda c: c.map(FNS.index))
-    ratio_runs = runs[(runs.noise == 0.0) & ~runs.relabel & ((runs.mask_ratio.isin(MASK_RATIOS) & runs.use_masks)
-                                                            | ~runs.use_masks)].copy()
+    ratio_runs = runs[
+        (runs.noise == 0.0) & ~runs.relabel & ((runs.mask_ratio.isin(MASK_RATIOS) & runs.use_masks) | ~runs.use_masks)
+    ].copy()
     ratio_runs.loc[~ratio_runs.use_masks, "mask_ratio"] = 0.0  # the baseline is the ratio-0 row: no mask
     ratio_runs.loc[~ratio_runs.use_masks, ["mask_area", "off_face_share"]] = np.nan
-    table1 = (ratio_runs.groupby("mask_ratio")[["accuracy", "occluded", "mask_area", "off_face_share"]]
-              .agg(_mean_std).reset_index())
+    table1 = (
+        ratio_runs.groupby("mask_ratio")[["accuracy", "occluded", "mask_area", "off_face_share"]]
+        .agg(_mean_std)
+        .reset_index()
+    )
     return {"table1_mask_ratio": table1, "table2_threshold_fn": table2, "table3_modules": table3}
 
 
 def curves_plot(runs: pd.DataFrame, path: Path) -> None:
     """Per-epoch test accuracy, mean over seeds (band: min-max): Table 3's rows at each noise rate and
     Table 2's four f."""
-    from .plots import plt, _save
+    from .plots import _save, plt
 
-    panels = [(f"noise {n:g}: modules", runs[(runs.noise == n) & (runs.mask_ratio == DEFAULT_RATIO)
-                                                 & (runs.fn == DEFAULT_FN)], "row") for n in NOISE_RATES]
-    panels.append(("noise 0.3: threshold f (MGN + relabel)",
-                   runs[(runs.noise == 0.3) & runs.use_masks & runs.relabel], "fn"))
+    panels = [
+        (
+            f"noise {n:g}: modules",
+            runs[(runs.noise == n) & (runs.mask_ratio == DEFAULT_RATIO) & (runs.fn == DEFAULT_FN)],
+            "row",
+        )
+        for n in NOISE_RATES
+    ]
+    panels.append(
+        ("noise 0.3: threshold f (MGN + relabel)", runs[(runs.noise == 0.3) & runs.use_masks & runs.relabel], "fn")
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True)
     for ax, (title, frame, by) in zip(axes, panels):
         for key, group in frame.groupby(by, sort=False):

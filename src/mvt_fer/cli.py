@@ -6,7 +6,6 @@ Every command imports what it needs when it runs: `mvt-fer --help` and argument 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,8 +30,9 @@ def _fail(err: UserError) -> None:
     raise typer.Exit(2) from None
 
 
-ablation_app = typer.Typer(help="The paper's ablation (Tables 1-3) at CPU scale, as DVC experiments.",
-                           no_args_is_help=True)
+ablation_app = typer.Typer(
+    help="The paper's ablation (Tables 1-3) at CPU scale, as DVC experiments.", no_args_is_help=True
+)
 app.add_typer(ablation_app, name="ablation")
 
 
@@ -72,10 +72,14 @@ def ablation_report() -> None:
 @app.command("preset")
 def preset_command(
     name: str = typer.Argument(..., help="rafdb | ferplus | affectnet7 | affectnet8"),
-    root: Optional[str] = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
-    subset_lists: Optional[str] = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
-    smoke: bool = typer.Option(False, "--smoke", help="one epoch of every stage (relabeling on in it): try the "
-                               "preset on your data in minutes before the real run; its figures mean nothing"),
+    root: str | None = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
+    subset_lists: str | None = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
+    smoke: bool = typer.Option(
+        False,
+        "--smoke",
+        help="one epoch of every stage (relabeling on in it): try the "
+        "preset on your data in minutes before the real run; its figures mean nothing",
+    ),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """Print the paper's settings for a dataset as `dvc exp run` flags, checked against the schema:
@@ -87,8 +91,7 @@ def preset_command(
         _fail(UserError(f"no preset {name!r} (have {', '.join(presets.PRESETS)})"))
     try:
         raw = read_yaml(params) or {}
-        overrides, _ = presets.preset(name, raw, smoke,
-                                      **{"prepare.root": root, "prepare.subset_lists": subset_lists})
+        overrides, _ = presets.preset(name, raw, smoke, **{"prepare.root": root, "prepare.subset_lists": subset_lists})
     except UserError as err:
         _fail(err)
     typer.echo(" ".join(presets.as_flags(overrides)))
@@ -98,14 +101,16 @@ def preset_command(
 def predict_command(
     inputs: list[str] = typer.Argument(..., help="image files, folders (searched recursively) or glob patterns"),
     out: Path = typer.Option(Path("predictions.csv"), help="where to write one row per face (.csv or .json)"),
-    detect: bool = typer.Option(True, "--detect/--no-detect",
-                                help="find faces with OpenCV's Haar cascade, or take each image as one face"),
+    detect: bool = typer.Option(
+        True, "--detect/--no-detect", help="find faces with OpenCV's Haar cascade, or take each image as one face"
+    ),
     backend: str = typer.Option("torch", help="torch (the DVC outputs) or onnx (a model from `mvt-fer export`)"),
     mvt: Path = typer.Option(Path("models/mvt.pt"), help="trained classifier (train_mvt's output)"),
-    mgn: Path = typer.Option(Path("models/mgn.pt"), help="trained mask generator, used when the classifier "
-                             "was trained on masked images"),
+    mgn: Path = typer.Option(
+        Path("models/mgn.pt"), help="trained mask generator, used when the classifier was trained on masked images"
+    ),
     onnx: Path = typer.Option(Path("models/mvt.onnx"), help="exported model for --backend onnx"),
-    overlay_dir: Optional[Path] = typer.Option(None, help="also draw a PNG per image: boxes, labels, erased patches"),
+    overlay_dir: Path | None = typer.Option(None, help="also draw a PNG per image: boxes, labels, erased patches"),
     batch_size: int = typer.Option(64, min=1, help="faces per forward pass"),
     margin: float = typer.Option(0.1, min=0.0, help="grow each detected box by this share of its side"),
     min_face: int = typer.Option(24, min=8, help="smallest face side the detector reports, pixels"),
@@ -125,18 +130,24 @@ def predict_command(
     except UserError as err:
         _fail(err)
     faces = int((table["face"] >= 0).sum())
-    typer.echo(f"predict: {faces} face(s) in {table['file'].nunique()} image(s) -> {out}"
-               + (f"; no face found in {int((table['face'] < 0).sum())} image(s)" if (table["face"] < 0).any() else ""))
+    typer.echo(
+        f"predict: {faces} face(s) in {table['file'].nunique()} image(s) -> {out}"
+        + (f"; no face found in {int((table['face'] < 0).sum())} image(s)" if (table["face"] < 0).any() else "")
+    )
 
 
 @app.command("export")
 def export_command(
     out: Path = typer.Option(Path("models/mvt.onnx"), help="the ONNX file to write"),
     mvt: Path = typer.Option(Path("models/mvt.pt"), help="trained classifier"),
-    mgn: Path = typer.Option(Path("models/mgn.pt"), help="trained mask generator (put in front of the classifier "
-                             "when it was trained on masked images)"),
-    check: Path = typer.Option(Path("data/prepared"), help="prepared store whose test images check the parity "
-                               "(random images where it is absent)"),
+    mgn: Path = typer.Option(
+        Path("models/mgn.pt"),
+        help="trained mask generator (put in front of the classifier when it was trained on masked images)",
+    ),
+    check: Path = typer.Option(
+        Path("data/prepared"),
+        help="prepared store whose test images check the parity (random images where it is absent)",
+    ),
 ) -> None:
     """Export the masked classifier (G + classifier, or the classifier alone) to ONNX and check it against
     PyTorch: the largest absolute difference in probabilities is printed, and above 1e-4 it fails."""
@@ -157,6 +168,7 @@ def export_command(
         diff = export_onnx(predictor, meta["classes"], size, out, images, meta.get("dataset") or UNKNOWN_DATASET)
     except UserError as err:
         _fail(err)
-    typer.echo(f"export: {out} ({'G + classifier' if predictor.generator is not None else 'classifier'}, "
-               f"{size} px); max |ONNX - PyTorch| = {diff:.2e} over {len(images)} images")
-
+    typer.echo(
+        f"export: {out} ({'G + classifier' if predictor.generator is not None else 'classifier'}, "
+        f"{size} px); max |ONNX - PyTorch| = {diff:.2e} over {len(images)} images"
+    )

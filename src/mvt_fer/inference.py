@@ -27,8 +27,10 @@ UNKNOWN_DATASET = "unknown"  # checkpoints written before the training dataset w
 def dataset_warning(dataset: str, model: str | Path) -> str | None:
     """One line for a model whose predictions on real photos mean nothing (trained on the synthetic set)."""
     if dataset == "synthetic":
-        return (f"warning: {model} was trained on the built-in synthetic faces, so its labels for real photos "
-                "are guesses; train on real faces first (README, \"A first real model\": FERPlus)")
+        return (
+            f"warning: {model} was trained on the built-in synthetic faces, so its labels for real photos "
+            'are guesses; train on real faces first (README, "A first real model": FERPlus)'
+        )
     return None
 
 
@@ -51,8 +53,9 @@ class MaskedPredictor(nn.Module):
         # Mp in float32. (The masks stage stores it as float16; rounding here as well would make ties in
         # the top-k common, and ONNX Runtime breaks ties differently from PyTorch.)
         mp = self.generator(images)
-        return as_grid(inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]),
-                       self.generator.grid)
+        return as_grid(
+            inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]), self.generator.grid
+        )
 
 
 def load_predictor(mvt: str | Path, mgn: str | Path | None) -> tuple[MaskedPredictor, dict]:
@@ -69,8 +72,14 @@ def load_predictor(mvt: str | Path, mgn: str | Path | None) -> tuple[MaskedPredi
     return MaskedPredictor(classifier, generator, gen_meta).eval(), meta
 
 
-def export_onnx(predictor: MaskedPredictor, classes: list[str], image_size: int, path: str | Path,
-                check_images: np.ndarray, dataset: str | None = None) -> float:
+def export_onnx(
+    predictor: MaskedPredictor,
+    classes: list[str],
+    image_size: int,
+    path: str | Path,
+    check_images: np.ndarray,
+    dataset: str | None = None,
+) -> float:
     """Write `predictor` as ONNX (dynamic batch, input `images`, output `probabilities`, the class names
     and training dataset in its metadata) and return the largest absolute difference from PyTorch on `check_images`
     (N, H, W, 3) uint8; above PARITY_TOLERANCE it is an error and nothing is left at `path`."""
@@ -80,11 +89,25 @@ def export_onnx(predictor: MaskedPredictor, classes: list[str], image_size: int,
     example = torch.rand(2, 3, image_size, image_size)
     batch = torch.export.Dim("batch", min=1)
     with atomic_path(path) as tmp:
-        torch.onnx.export(predictor, (example,), str(tmp), input_names=["images"], output_names=["probabilities"],
-                          dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
+        torch.onnx.export(
+            predictor,
+            (example,),
+            str(tmp),
+            input_names=["images"],
+            output_names=["probabilities"],
+            dynamic_shapes=({0: batch},),
+            dynamo=True,
+            verbose=False,
+        )
         proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, {"classes": json.dumps(list(classes)), "image_size": str(image_size),
-                                            "dataset": dataset or UNKNOWN_DATASET})
+        onnx.helper.set_model_props(
+            proto,
+            {
+                "classes": json.dumps(list(classes)),
+                "image_size": str(image_size),
+                "dataset": dataset or UNKNOWN_DATASET,
+            },
+        )
         onnx.save(proto, str(tmp))
         x = torch.from_numpy(np.array(check_images)).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():

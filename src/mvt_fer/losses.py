@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def discriminator_loss(logits_generated: torch.Tensor, logits_random: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(
+    logits_generated: torch.Tensor, logits_random: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Eq. 1: L_D = CE(logits_gm, y) + CE(logits_rm, y).
 
     D learns to recognise expressions both through the generator's masks and through random ones.
@@ -35,8 +37,9 @@ def generator_loss(logits_generated: torch.Tensor, mp: torch.Tensor, mask_ratio:
     return (prediction_variance(logits_generated) + mask_area_penalty(mp, mask_ratio)).mean()
 
 
-def sampled_generator_loss(log_prob: torch.Tensor, variance: torch.Tensor, mp: torch.Tensor,
-                           mask_ratio: float) -> torch.Tensor:
+def sampled_generator_loss(
+    log_prob: torch.Tensor, variance: torch.Tensor, mp: torch.Tensor, mask_ratio: float
+) -> torch.Tensor:
     """Eq. 2 for binary masks drawn from G: L_G = E_{M ~ Bernoulli(Mp)}[var(softmax(D(v(x, M))))] + |M_avg - m|.
 
     `log_prob` (S, B) is log P(M | Mp) of S draws per image (differentiable in G), `variance` (S, B) Eq. 3

@@ -43,16 +43,22 @@ def apply_mask(images: torch.Tensor, keep: torch.Tensor, patch_size: int) -> tor
 VIEWS = ("show", "hide")
 
 
-def random_patch_mask(batch: int, num_patches: int, ratio: float, generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+def random_patch_mask(
+    batch: int,
+    num_patches: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """R: a random binary patch mask with exactly round(ratio * N) ones per image: (B, N) float."""
     k = int(round(ratio * num_patches))
     order = torch.rand(batch, num_patches, generator=generator).argsort(dim=-1).to(device)
     return (order < k).float()
 
 
-def discriminator_view(images: torch.Tensor, mask: torch.Tensor, view: str, patch_size: int,
-                       grid: tuple[int, int]) -> torch.Tensor:
+def discriminator_view(
+    images: torch.Tensor, mask: torch.Tensor, view: str, patch_size: int, grid: tuple[int, int]
+) -> torch.Tensor:
     """v(x, M) for D (DESIGN, "Mask semantics"): `show` keeps what M marks, x ⊙ up(M);
     `hide` erases it, x ⊙ up(1 - M). M is (B, N) in [0, 1], from G or random."""
     keep = mask if view == "show" else 1 - mask

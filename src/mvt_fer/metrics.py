@@ -30,8 +30,9 @@ def mean_class_accuracy(cm: np.ndarray) -> float:
     return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, resamples: int, seed: int,
-                 level: float = 0.95) -> dict[str, list[float]]:
+def bootstrap_ci(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, resamples: int, seed: int, level: float = 0.95
+) -> dict[str, list[float]]:
     """Percentile bootstrap confidence intervals of accuracy and mean-class accuracy: the test set
     resampled with replacement `resamples` times (seeded), all resamples at once."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -51,12 +52,20 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, resam
             mca.append(np.nanmean(np.where(support > 0, hits / np.maximum(support, 1), np.nan), axis=1))
     acc, mca = np.concatenate(acc), np.concatenate(mca)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {"accuracy": [round(float(v), 6) for v in np.percentile(acc, q)],
-            "mean_class_accuracy": [round(float(v), 6) for v in np.percentile(mca, q)]}
+    return {
+        "accuracy": [round(float(v), 6) for v in np.percentile(acc, q)],
+        "mean_class_accuracy": [round(float(v), 6) for v in np.percentile(mca, q)],
+    }
 
 
-def summarize(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], subsets: dict[str, np.ndarray],
-              bootstrap: int = 0, seed: int = 0) -> dict:
+def summarize(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: list[str],
+    subsets: dict[str, np.ndarray],
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> dict:
     """The metrics/eval.json record: overall, mean-class, per-class and per-subset accuracy, and with
     `bootstrap` resamples the 95% intervals of the first two (`ci95`)."""
     cm = confusion_matrix(y_true, y_pred, len(classes))

@@ -7,10 +7,10 @@ out-of-range value stops the pipeline before any work starts, with one line that
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
-from ruamel.yaml import YAML, YAMLError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML, YAMLError
 
 from .errors import UserError
 
@@ -58,14 +58,16 @@ class RafdbParams(Section):
 
 
 class PrepareParams(Section):
-    root: Optional[str] = Field(None, description="raw data folder of the chosen dataset (unused for synthetic)")
-    subset_lists: Optional[str] = Field(
-        None, description="folder of the RAN occlusion/pose lists (FERplus_dir/, RAF_DB_dir/, AffectNet_dir/): "
-        "flags the test subsets of ferplus, rafdb and affectnet; null: no subsets"
+    root: str | None = Field(None, description="raw data folder of the chosen dataset (unused for synthetic)")
+    subset_lists: str | None = Field(
+        None,
+        description="folder of the RAN occlusion/pose lists (FERplus_dir/, RAF_DB_dir/, AffectNet_dir/): "
+        "flags the test subsets of ferplus, rafdb and affectnet; null: no subsets",
     )
     bad_rows: Literal["error", "skip"] = Field(
-        "error", description="a missing or undecodable image: stop naming file and line (error), "
-        "or count it in metrics/prepare.json and go on (skip)"
+        "error",
+        description="a missing or undecodable image: stop naming file and line (error), "
+        "or count it in metrics/prepare.json and go on (skip)",
     )
     image_size: Annotated[int, Field(ge=16, le=1024)] = Field(48, description="side of the stored square images")
     noise_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
@@ -79,19 +81,21 @@ class PrepareParams(Section):
 class ModelParams(Section):
     name: str = Field("deit_small_patch16_224", description="timm model name of the backbone")
     pretrained: str = Field(
-        "none", description="backbone weights of classifier, G and D: none, timm (timm's hub, needs the network) "
-        "or a local .pth / .safetensors file (resampled to the image and patch size)"
+        "none",
+        description="backbone weights of classifier, G and D: none, timm (timm's hub, needs the network) "
+        "or a local .pth / .safetensors file (resampled to the image and patch size)",
     )
-    img_size: Optional[PositiveInt] = Field(None, description="override; must equal prepare.image_size")
-    patch_size: Optional[PositiveInt] = Field(None, description="override of the patch side")
-    embed_dim: Optional[PositiveInt] = Field(None, description="override of the token width")
-    depth: Optional[PositiveInt] = Field(None, description="override of the number of blocks")
-    num_heads: Optional[PositiveInt] = Field(None, description="override of the attention heads")
+    img_size: PositiveInt | None = Field(None, description="override; must equal prepare.image_size")
+    patch_size: PositiveInt | None = Field(None, description="override of the patch side")
+    embed_dim: PositiveInt | None = Field(None, description="override of the token width")
+    depth: PositiveInt | None = Field(None, description="override of the number of blocks")
+    num_heads: PositiveInt | None = Field(None, description="override of the attention heads")
     drop_path_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.1, description="stochastic depth")
     stem: Literal["patch", "conv"] = Field(
-        "conv", description="how images become tokens: patch = the ViT's one strided projection per patch (what "
+        "conv",
+        description="how images become tokens: patch = the ViT's one strided projection per patch (what "
         "pretrained weights need); conv = 3x3 stride-2 convolutions with BatchNorm and ReLU, then a 1x1 "
-        "convolution, ending on the same token grid (early convolutions: trains from scratch in a few epochs)"
+        "convolution, ending on the same token grid (early convolutions: trains from scratch in a few epochs)",
     )
 
     def timm_kwargs(self) -> dict:
@@ -115,13 +119,15 @@ class MgnParams(Section):
 
     depth: PositiveInt = Field(6, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
     view: Literal["show", "hide"] = Field(
-        "show", description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
-        "hide = Mp marks important patches, D sees x*up(1-Mp)"
+        "show",
+        description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
+        "hide = Mp marks important patches, D sees x*up(1-Mp)",
     )
     d_warmup_epochs: NonNegativeInt = Field(2, description="epochs training D alone before G joins")
     d_warmup_random: bool = Field(
-        True, description="warm D up on random-masked views too (Eq. 1 with the full image for G's view); "
-        "false: on full images only"
+        True,
+        description="warm D up on random-masked views too (Eq. 1 with the full image for G's view); "
+        "false: on full images only",
     )
     epochs: NonNegativeInt = Field(1, description="adversarial epochs, alternating D and G")
     d_steps_per_g_step: PositiveInt = Field(1, description="D updates between two G updates")
@@ -134,14 +140,16 @@ class MgnParams(Section):
     weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay of both")
     temperature: PositiveFloat = Field(1.0, description="sigmoid temperature of G's output (lower = harder masks)")
     estimator: Literal["sampled", "straight_through", "soft"] = Field(
-        "sampled", description="how D sees G's mask and G gets its gradient: sampled = binary masks drawn from "
+        "sampled",
+        description="how D sees G's mask and G gets its gradient: sampled = binary masks drawn from "
         "Bernoulli(Mp), score-function gradient; straight_through = exactly the top mask_ratio share by Mp, "
-        "gradient through D; soft = the soft Mp itself, gradient through D"
+        "gradient through D; soft = the soft Mp itself, gradient through D",
     )
     samples: PositiveInt = Field(4, description="mask draws per image in a G step (sampled estimator)")
-    num_workers: Optional[NonNegativeInt] = Field(
-        None, description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
-        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)"
+    num_workers: NonNegativeInt | None = Field(
+        None,
+        description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
+        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)",
     )
     augment: AugmentParams = AugmentParams(color_jitter=0.0)
 
@@ -157,24 +165,34 @@ class MvtParams(Section):
     lr: PositiveFloat = Field(1e-3, description="peak AdamW learning rate")
     weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay")
     lr_gamma: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.7, description="exponential decay: the learning rate is multiplied by this after every epoch (the "
-        "paper's decay rate is not given; its presets use 0.93)"
+        0.7,
+        description="exponential decay: the learning rate is multiplied by this after every epoch (the "
+        "paper's decay rate is not given; its presets use 0.93)",
     )
     warmup_epochs: NonNegativeInt = Field(1, description="epochs of linear warm-up before the exponential decay")
-    num_workers: Optional[NonNegativeInt] = Field(
-        None, description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
-        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)"
+    num_workers: NonNegativeInt | None = Field(
+        None,
+        description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
+        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)",
     )
-    compile: bool = Field(False, description="torch.compile the classifier for training (worth it on GPUs; "
-                          "the first epoch pays the compilation)")
+    compile: bool = Field(
+        False,
+        description="torch.compile the classifier for training (worth it on GPUs; "
+        "the first epoch pays the compilation)",
+    )
     sampler: Literal["uniform", "balanced"] = Field(
-        "uniform", description="uniform: each image once per epoch; balanced: draw images with probability "
-        "1/(count of their class), as many as there are (class-balanced oversampling, for AffectNet)"
+        "uniform",
+        description="uniform: each image once per epoch; balanced: draw images with probability "
+        "1/(count of their class), as many as there are (class-balanced oversampling, for AffectNet)",
     )
-    use_masks: bool = Field(True, description="train and evaluate on MGN-masked images from data/masks "
-                            "(false: the paper's baseline)")
-    monitor_test: bool = Field(False, description="also score the test split after every epoch (the paper's "
-                               "Fig. 5b; the ablation turns it on). Off by default: tune on val, never on test")
+    use_masks: bool = Field(
+        True, description="train and evaluate on MGN-masked images from data/masks (false: the paper's baseline)"
+    )
+    monitor_test: bool = Field(
+        False,
+        description="also score the test split after every epoch (the paper's "
+        "Fig. 5b; the ablation turns it on). Off by default: tune on val, never on test",
+    )
     augment: AugmentParams = AugmentParams()
 
 
@@ -184,13 +202,15 @@ class RelabelParams(Section):
 
     enabled: bool = Field(False, description="relabel suspected wrong training labels during train_mvt")
     fn: Literal["constant", "linear", "quadratic", "sigmoid"] = Field(
-        "sigmoid", description="f: constant (f = 0, SCN's rule), linear a*p, quadratic a*p^2, sigmoid a*sigmoid(b*(p-c))"
+        "sigmoid",
+        description="f: constant (f = 0, SCN's rule), linear a*p, quadratic a*p^2, sigmoid a*sigmoid(b*(p-c))",
     )
     delta: NonNegativeFloat = Field(0.2, description="the lower limit of the threshold (SCN's and the paper's 0.2)")
     start_epoch: NonNegativeInt = Field(10, description="first epoch (counting from 1) in which labels may change")
-    min_train_acc: Optional[Fraction] = Field(
-        0.9, description="relabeling starts only after an epoch whose training accuracy (on the labels as they "
-        "stood) reached this, and then stays on (the paper's 'high enough (e.g. 90%)', Sec. 4.3); null: no gate"
+    min_train_acc: Fraction | None = Field(
+        0.9,
+        description="relabeling starts only after an epoch whose training accuracy (on the labels as they "
+        "stood) reached this, and then stays on (the paper's 'high enough (e.g. 90%)', Sec. 4.3); null: no gate",
     )
     a: NonNegativeFloat = Field(1.0, description="scale of f")
     b: NonNegativeFloat = Field(10.0, description="steepness of the sigmoid f")
@@ -200,20 +220,23 @@ class RelabelParams(Section):
 class EvaluateParams(Section):
     batch_size: PositiveInt = Field(256, description="batch size for inference")
     bootstrap: NonNegativeInt = Field(
-        1000, description="bootstrap resamples of the test set for the 95% intervals of accuracy and mean-class "
-        "accuracy (eval.json `ci95`; seeded by `seed`); 0: none"
+        1000,
+        description="bootstrap resamples of the test set for the 95% intervals of accuracy and mean-class "
+        "accuracy (eval.json `ci95`; seeded by `seed`); 0: none",
     )
-    cross_test: Optional[str] = Field(
-        None, description="another dataset's prepared store (a data/prepared folder) whose test split is also "
-        "scored, classes matched by name, into eval.json's `cross`; null: none"
+    cross_test: str | None = Field(
+        None,
+        description="another dataset's prepared store (a data/prepared folder) whose test split is also "
+        "scored, classes matched by name, into eval.json's `cross`; null: none",
     )
 
 
 class LaunchParams(Section):
     command: str = Field(
-        "python", description="how dvc.yaml starts train_mgn, masks and train_mvt: python (one process) or "
+        "python",
+        description="how dvc.yaml starts train_mgn, masks and train_mvt: python (one process) or "
         "torchrun with its options, e.g. 'torchrun --nproc-per-node 2' (multi-node: add --nnodes, "
-        "--node-rank, --rdzv-endpoint as torchrun documents)"
+        "--node-rank, --rdzv-endpoint as torchrun documents)",
     )
 
 
@@ -235,7 +258,7 @@ class Params(Section):
     launch: LaunchParams = LaunchParams()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Params":
+    def _consistent(self) -> Params:
         if self.model.img_size is not None and self.model.img_size != self.prepare.image_size:
             raise ValueError(
                 f"model.img_size: {self.model.img_size} differs from prepare.image_size "
@@ -244,10 +267,13 @@ class Params(Section):
         if self.dataset != "synthetic" and self.prepare.root is None:
             raise ValueError(f"prepare.root: dataset {self.dataset} needs the folder of its raw data")
         if self.model.stem == "conv" and self.model.pretrained != "none":
-            raise ValueError("model.stem: conv has no pretrained weights; set model.stem: patch to load "
-                             f"{self.model.pretrained}")
+            raise ValueError(
+                f"model.stem: conv has no pretrained weights; set model.stem: patch to load {self.model.pretrained}"
+            )
         if self.model.depth is not None and self.mgn.depth > self.model.depth:
-            raise ValueError(f"mgn.depth: {self.mgn.depth} exceeds the backbone's {self.model.depth} blocks (model.depth)")
+            raise ValueError(
+                f"mgn.depth: {self.mgn.depth} exceeds the backbone's {self.model.depth} blocks (model.depth)"
+            )
         return self
 
 

@@ -47,8 +47,15 @@ def confusion(cm: np.ndarray, classes: list[str], path: str | Path, title: str =
     for ax, values, fmt, name in ((axes[0], cm, "d", "counts"), (axes[1], rates, ".2f", "normalised")):
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         for (t, p), v in np.ndenumerate(values):
-            ax.text(p, t, format(v, fmt), ha="center", va="center", fontsize=8,
-                    color="white" if rates[t, p] > 0.5 else "black")
+            ax.text(
+                p,
+                t,
+                format(v, fmt),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rates[t, p] > 0.5 else "black",
+            )
         ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
         ax.set_yticks(range(len(classes)), classes)
         ax.set_xlabel("predicted")
@@ -98,8 +105,9 @@ def mask_grid(images: np.ndarray, keep: np.ndarray, patch_size: int, path: str |
     _save(fig, path)
 
 
-def mean_mask(keep: np.ndarray, patch_size: int, path: str | Path, title: str = "",
-              images: np.ndarray | None = None) -> None:
+def mean_mask(
+    keep: np.ndarray, patch_size: int, path: str | Path, title: str = "", images: np.ndarray | None = None
+) -> None:
     """The mean erased share of every pixel over a set of images; beside the mean image when given."""
     from .masking import up
 
@@ -149,8 +157,13 @@ def subset_accuracy(result: dict, path: str | Path, title: str = "") -> None:
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(names) - 1))
     ci = result.get("ci95", {}).get("accuracy")
     if ci:
-        ax.errorbar([0], [result["accuracy"]], yerr=[[result["accuracy"] - ci[0]], [ci[1] - result["accuracy"]]],
-                    color="black", capsize=4)
+        ax.errorbar(
+            [0],
+            [result["accuracy"]],
+            yerr=[[result["accuracy"] - ci[0]], [ci[1] - result["accuracy"]]],
+            color="black",
+            capsize=4,
+        )
     for bar, v, n in zip(bars, values, counts):
         ax.text(bar.get_x() + bar.get_width() / 2, v + 0.02, f"{v:.3f}\nn={n}", ha="center", fontsize=8)
     ax.set_ylim(0, 1.1)
@@ -158,4 +171,3 @@ def subset_accuracy(result: dict, path: str | Path, title: str = "") -> None:
     ax.set_title(title, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
-

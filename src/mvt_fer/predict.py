@@ -76,8 +76,15 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1])
 
 
-def predict_files(paths: list[Path], backend, detect: bool = True, batch_size: int = 64, margin: float = 0.1,
-                  min_face: int = 24, overlay_dir: Path | None = None) -> pd.DataFrame:
+def predict_files(
+    paths: list[Path],
+    backend,
+    detect: bool = True,
+    batch_size: int = 64,
+    margin: float = 0.1,
+    min_face: int = 24,
+    overlay_dir: Path | None = None,
+) -> pd.DataFrame:
     """One row per face: file, face, x, y, w, h, expression, p_<class>..., model_dataset (files without a
     face get one row with face -1 and no box or expression, so every input is accounted for)."""
     size, classes = backend.image_size, backend.classes
@@ -91,10 +98,11 @@ def predict_files(paths: list[Path], backend, detect: bool = True, batch_size: i
             faces.append(crop_face(image, box, size, margin if detect else 0.0))
             rows.append({"file": str(path), "face": i, "x": box[0], "y": box[1], "w": box[2], "h": box[3]})
     probs = np.zeros((len(faces), len(classes)), np.float32)
-    for j in tqdm(range(0, len(faces), batch_size), desc="predict", disable=None if len(faces) > batch_size else True,
-                  leave=False):
-        batch = np.stack(faces[j:j + batch_size]).transpose(0, 3, 1, 2).astype(np.float32) / 255
-        probs[j:j + len(batch)] = backend(batch)
+    for j in tqdm(
+        range(0, len(faces), batch_size), desc="predict", disable=None if len(faces) > batch_size else True, leave=False
+    ):
+        batch = np.stack(faces[j : j + batch_size]).transpose(0, 3, 1, 2).astype(np.float32) / 255
+        probs[j : j + len(batch)] = backend(batch)
     # Integer boxes, empty (not NaN, which would turn every box into floats) for a file without a face.
     table = pd.DataFrame(rows, columns=["file", "face", "x", "y", "w", "h"]).astype({k: "Int64" for k in "xywh"})
     found = table["face"] >= 0
@@ -131,8 +139,15 @@ def draw_overlays(table: pd.DataFrame, faces: list[np.ndarray], backend, out: Pa
                 canvas[y0:y1, x0:x1] = (region * (1 - 0.6 * erased[..., None])).astype(np.uint8)
             thickness = max(1, round(max(canvas.shape[:2]) / 300))
             cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 255, 0), thickness)
-            cv2.putText(canvas, f"{r['expression']} {r['p_' + r['expression']]:.2f}", (x, max(y - 4, 10)),
-                        cv2.FONT_HERSHEY_SIMPLEX, max(0.35, w / 250), (0, 255, 0), thickness)
+            cv2.putText(
+                canvas,
+                f"{r['expression']} {r['p_' + r['expression']]:.2f}",
+                (x, max(y - 4, 10)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                max(0.35, w / 250),
+                (0, 255, 0),
+                thickness,
+            )
             face_index += 1
         name, n = Path(file).stem, 1
         while name in used:  # a/x.jpg and b/x.jpg, or x.jpg and x.png

@@ -89,10 +89,22 @@ PRESETS = {
     # quadratic for FERPlus; AffectNet: lr 1e-5, oversampling, no relabeling.
     "rafdb": PAPER | {"dataset": "rafdb", "mask_ratio": 0.15, "relabel.enabled": True, "relabel.fn": "sigmoid"},
     "ferplus": PAPER | {"dataset": "ferplus", "mask_ratio": 0.2, "relabel.enabled": True, "relabel.fn": "quadratic"},
-    "affectnet7": PAPER | {"dataset": "affectnet7", "mask_ratio": 0.15, "mvt.lr": 1e-5, "mvt.sampler": "balanced",
-                           "relabel.enabled": False},
-    "affectnet8": PAPER | {"dataset": "affectnet8", "mask_ratio": 0.15, "mvt.lr": 1e-5, "mvt.sampler": "balanced",
-                           "relabel.enabled": False},
+    "affectnet7": PAPER
+    | {
+        "dataset": "affectnet7",
+        "mask_ratio": 0.15,
+        "mvt.lr": 1e-5,
+        "mvt.sampler": "balanced",
+        "relabel.enabled": False,
+    },
+    "affectnet8": PAPER
+    | {
+        "dataset": "affectnet8",
+        "mask_ratio": 0.15,
+        "mvt.lr": 1e-5,
+        "mvt.sampler": "balanced",
+        "relabel.enabled": False,
+    },
     "ferplus-cpu": FERPLUS_CPU,
 }
 

@@ -75,10 +75,17 @@ class LabelStore:
         changed = np.flatnonzero(new != old)
         for j in changed:
             i = int(index[j])
-            self.log.append({
-                "epoch": epoch, "index": i, "old": int(old[j]), "new": int(new[j]), "clean": int(self.clean[i]),
-                "p_gt": round(float(probs[j, old[j]]), 6), "p_max": round(float(probs[j].max()), 6),
-            })
+            self.log.append(
+                {
+                    "epoch": epoch,
+                    "index": i,
+                    "old": int(old[j]),
+                    "new": int(new[j]),
+                    "clean": int(self.clean[i]),
+                    "p_gt": round(float(probs[j, old[j]]), 6),
+                    "p_max": round(float(probs[j].max()), 6),
+                }
+            )
         self.labels[index[changed]] = new[changed]
         return len(changed)
 

@@ -21,15 +21,20 @@ def _affectnet_tree(root, rows_by_file):
         for path, (x, y, w, h), expression in rows:
             (images / path).parent.mkdir(parents=True, exist_ok=True)
             image = np.zeros((120, 160, 3), np.uint8)
-            image[max(y, 0):y + h, max(x, 0):x + w] = 200
+            image[max(y, 0) : y + h, max(x, 0) : x + w] = 200
             cv2.imwrite(str(images / path), image)
             lines.append(f'{path},{x},{y},{w},{h},"1.0;2.0",{expression},0.1,-0.2')
         (root / name).write_text("\n".join(lines) + "\n")
 
 
 FILES = {
-    "training.csv": [("1/a.jpg", (10, 20, 50, 50), 1), ("1/b.jpg", (0, 0, 60, 40), 7), ("2/c.jpg", (5, 5, 30, 30), 8),
-                     ("2/d.jpg", (100, 60, 80, 80), 6), ("3/e.jpg", (0, 0, 10, 10), 10)],
+    "training.csv": [
+        ("1/a.jpg", (10, 20, 50, 50), 1),
+        ("1/b.jpg", (0, 0, 60, 40), 7),
+        ("2/c.jpg", (5, 5, 30, 30), 8),
+        ("2/d.jpg", (100, 60, 80, 80), 6),
+        ("3/e.jpg", (0, 0, 10, 10), 10),
+    ],
     "validation.csv": [("9/f.jpg", (20, 20, 40, 40), 0), ("9/g.jpg", (20, 20, 40, 40), 9)],
 }
 

@@ -48,8 +48,7 @@ def test_read_split_counts_every_drop_and_makes_three_channels(tmp_path):
     assert split.images.shape == (2, 32, 32, 3) and split.images.dtype == np.uint8
     assert split.labels.tolist() == [7, 0]
     assert split.sources == ["FER2013Train/fer0000005.png", "FER2013Train/fer0000007.png"]
-    assert dict(dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1,
-                                   "image_unreadable": 1}
+    assert dict(dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1, "image_unreadable": 1}
     assert (split.images[1] == split.images[1][..., :1]).all()  # grey stays grey in all three channels
 
 
@@ -70,8 +69,10 @@ def _write_csv_layout(root, rows, usages):
     root.mkdir(parents=True, exist_ok=True)
     fer = ["emotion,pixels,Usage"] + [f"0,{' '.join([str(10 * i)] * 2304)},{u}" for i, u in enumerate(usages)]
     new = ["Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"]
-    new += [f"{u},{'' if v[-1] == 10 else f'fer{i:07d}.png'}," + ",".join(map(str, v))
-            for i, (u, v) in enumerate(zip(usages, rows))]
+    new += [
+        f"{u},{'' if v[-1] == 10 else f'fer{i:07d}.png'}," + ",".join(map(str, v))
+        for i, (u, v) in enumerate(zip(usages, rows))
+    ]
     (root / "fer2013.csv").write_text("\n".join(fer) + "\n")
     (root / "fer2013new.csv").write_text("\n".join(new) + "\n")
 

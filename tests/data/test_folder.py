@@ -19,8 +19,10 @@ def _tree(root, layout):
 
 
 def test_class_names_become_canonical_and_others_are_kept(tmp_path):
-    _tree(tmp_path, {"train": {"Angry": 2, "happy": 1, "pain": 1}, "valid": {"happy": 1},
-                     "test": {"angry": 1, "happy": 2}})
+    _tree(
+        tmp_path,
+        {"train": {"Angry": 2, "happy": 1, "pain": 1}, "valid": {"happy": 1}, "test": {"angry": 1, "happy": 2}},
+    )
     (tmp_path / "train" / "happy" / "notes.txt").write_text("not an image")
     classes, splits, report = folder.read_folder(tmp_path, 24)
     assert classes == ["happiness", "anger", "pain"]

@@ -13,13 +13,13 @@ from mvt_fer.errors import UserError
 def _rafdb_tree(root, rows, crlf=False):
     (root / "EmoLabel").mkdir(parents=True)
     (root / "Image" / "aligned").mkdir(parents=True)
-    for i, (name, label) in enumerate(rows):
+    for i, (name, _) in enumerate(rows):
         stem = name.removesuffix(".jpg")
         colour = np.zeros((100, 100, 3), np.uint8)
         colour[..., 2] = 30 * i  # red in OpenCV's BGR order
         cv2.imwrite(str(root / "Image" / "aligned" / f"{stem}_aligned.jpg"), colour)
     newline = "\r\n" if crlf else "\n"
-    (root / rafdb.LABEL_FILE).write_text(newline.join(f"{n} {l}" for n, l in rows))  # no final newline
+    (root / rafdb.LABEL_FILE).write_text(newline.join(f"{n} {label}" for n, label in rows))  # no final newline
 
 
 ROWS = [("train_00001.jpg", 5), ("train_00002.jpg", 1), ("test_0001.jpg", 7), ("train_00003.jpg", 4)]

@@ -12,21 +12,32 @@ from mvt_fer.errors import UserError
 RAN = SHARED_DATA / "ran-lists"
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("1_fer0034656.png 8 0", ("fer0034656", 1)),  # FERPlus occlusion: label_name
-    ("0/fer0032226.jpg", ("fer0032226", 0)),  # FERPlus pose: .jpg names for .png files
-    ("test_0003_aligned 3 4", ("test_0003", 3)),  # RAF-DB occlusion: stem label type
-    ("4/test_0006_aligned.jpg", ("test_0006", 4)),  # RAF-DB pose
-    ("val/5/bc9ad400db82eca1882b11c9603348fb3e92f5b0d67391ac22a1bc79/", ("bc9ad400db82eca1882b11c9603348fb3e92f5b0d67391ac22a1bc79", 5)),
-    ("7/3c028208c27c0be5fbe6a52738bebcbfb6c64f3220f523a84b267203/8.jpg", ("3c028208c27c0be5fbe6a52738bebcbfb6c64f3220f523a84b267203", 7)),
-    ("   ", None),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("1_fer0034656.png 8 0", ("fer0034656", 1)),  # FERPlus occlusion: label_name
+        ("0/fer0032226.jpg", ("fer0032226", 0)),  # FERPlus pose: .jpg names for .png files
+        ("test_0003_aligned 3 4", ("test_0003", 3)),  # RAF-DB occlusion: stem label type
+        ("4/test_0006_aligned.jpg", ("test_0006", 4)),  # RAF-DB pose
+        (
+            "val/5/bc9ad400db82eca1882b11c9603348fb3e92f5b0d67391ac22a1bc79/",
+            ("bc9ad400db82eca1882b11c9603348fb3e92f5b0d67391ac22a1bc79", 5),
+        ),
+        (
+            "7/3c028208c27c0be5fbe6a52738bebcbfb6c64f3220f523a84b267203/8.jpg",
+            ("3c028208c27c0be5fbe6a52738bebcbfb6c64f3220f523a84b267203", 7),
+        ),
+        ("   ", None),
+    ],
+)
 def test_parse_line_reads_every_list_format(line, expected):
     assert subsets.parse_line(line) == expected
 
 
 def test_keys_match_store_sources():
-    assert subsets.image_key("Image/aligned/test_0004_aligned.jpg") == subsets.image_key("0/test_0004.jpg") == "test_0004"
+    assert (
+        subsets.image_key("Image/aligned/test_0004_aligned.jpg") == subsets.image_key("0/test_0004.jpg") == "test_0004"
+    )
     assert subsets.image_key("FER2013Test/fer0032226.png") == subsets.image_key("0/fer0032226.jpg")
 
 
@@ -37,17 +48,31 @@ def _lists(root, dataset, contents):
 
 
 def test_flags_count_unmatched_duplicates_and_disagreements(tmp_path):
-    _lists(tmp_path, "rafdb", {
-        "occluded": "test_0001_aligned 3 4\r\ntest_0002_aligned 0 1\r\ntest_0001_aligned 3 4\r\ntest_0009_aligned 1 2",
-        "pose_gt30": "3/test_0001_aligned.jpg\n5/test_0003_aligned.jpg\n",
-        "pose_gt45": "9/test_0003_aligned.jpg\n",
-    })
-    sources = ["Image/aligned/test_0001_aligned.jpg", "Image/aligned/test_0002_aligned.jpg",
-               "Image/aligned/test_0003_aligned.jpg"]
+    _lists(
+        tmp_path,
+        "rafdb",
+        {
+            "occluded": "test_0001_aligned 3 4\r\ntest_0002_aligned 0 1\r\n"
+            "test_0001_aligned 3 4\r\ntest_0009_aligned 1 2",
+            "pose_gt30": "3/test_0001_aligned.jpg\n5/test_0003_aligned.jpg\n",
+            "pose_gt45": "9/test_0003_aligned.jpg\n",
+        },
+    )
+    sources = [
+        "Image/aligned/test_0001_aligned.jpg",
+        "Image/aligned/test_0002_aligned.jpg",
+        "Image/aligned/test_0003_aligned.jpg",
+    ]
     flags, report = subsets.subset_flags("rafdb", tmp_path, sources, np.array([3, 6, 5]), 7)
     assert flags["occluded"].tolist() == [True, True, False]
-    assert report["occluded"] == {"listed": 4, "duplicates": 1, "matched": 2, "not_in_test": 1,
-                                  "label_disagrees": 1, "label_out_of_range": 0}
+    assert report["occluded"] == {
+        "listed": 4,
+        "duplicates": 1,
+        "matched": 2,
+        "not_in_test": 1,
+        "label_disagrees": 1,
+        "label_out_of_range": 0,
+    }
     assert flags["pose_gt30"].tolist() == [True, False, True] and report["pose_gt30"]["label_disagrees"] == 0
     assert report["pose_gt45"]["label_out_of_range"] == 1
 
@@ -63,11 +88,14 @@ def test_malformed_line_names_file_and_line(tmp_path):
 
 
 @needs_shared_data("ran-lists")
-@pytest.mark.parametrize("dataset, sizes, duplicates", [
-    ("ferplus", (605, 1170, 633), (0, 0, 0)),
-    ("rafdb", (734, 1247, 558), (1, 0, 0)),
-    ("affectnet", (683, 1944, 983), (0, 5, 2)),
-])
+@pytest.mark.parametrize(
+    "dataset, sizes, duplicates",
+    [
+        ("ferplus", (605, 1170, 633), (0, 0, 0)),
+        ("rafdb", (734, 1247, 558), (1, 0, 0)),
+        ("affectnet", (683, 1944, 983), (0, 5, 2)),
+    ],
+)
 def test_real_lists_parse_whole(dataset, sizes, duplicates):
     for (subset, name), size, dup in zip(subsets.LISTS[dataset].items(), sizes, duplicates):
         entries, found = subsets.read_list(RAN / name)

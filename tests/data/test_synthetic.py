@@ -47,11 +47,12 @@ def test_face_truth_is_the_drawn_face():
         image, face, yaw, occluded = synthetic.render(rng, i % 7, 64, p)
         inner = cv2.erode(face, np.ones((3, 3), np.uint8)).astype(bool)
         ring = cv2.dilate(face, np.ones((5, 5), np.uint8)).astype(bool) & ~cv2.dilate(
-            face, np.ones((3, 3), np.uint8)).astype(bool)
+            face, np.ones((3, 3), np.uint8)
+        ).astype(bool)
         colours, counts = np.unique(image[inner].reshape(-1, 3), axis=0, return_counts=True)
         skin = colours[counts.argmax()]
         assert counts.max() / inner.sum() > 0.5, i
-        near_skin = (np.abs(image.astype(int) - skin).sum(-1) <= 6)
+        near_skin = np.abs(image.astype(int) - skin).sum(-1) <= 6
         assert near_skin[ring].mean() < 0.1, i
         assert 0.15 < face.mean() < 0.6
 

@@ -70,11 +70,19 @@ def _run(cmd, cwd):
 
 
 def test_stages_under_torchrun_two_processes(tmp_path, tiny_params):
-    params = merge(tiny_params, {"mvt": {"use_masks": True}, "prepare": {"noise_rate": 0.3},
-                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1,
-                                             "min_train_acc": None}})
+    params = merge(
+        tiny_params,
+        {
+            "mvt": {"use_masks": True},
+            "prepare": {"noise_rate": 0.3},
+            "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1, "min_train_acc": None},
+        },
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    stage = lambda name: str(ROOT / "stages" / f"{name}.py")
+
+    def stage(name):
+        return str(ROOT / "stages" / f"{name}.py")
+
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     _run([sys.executable, stage("prepare")], tmp_path)
     out = _run(torchrun + [stage("train_mgn")], tmp_path)
@@ -94,5 +102,6 @@ def test_stages_under_torchrun_two_processes(tmp_path, tiny_params):
     shutil.copytree(tmp_path / "models", single / "models")
     _run([sys.executable, stage("masks")], single)
     for split in ("train", "val", "test"):
-        np.testing.assert_array_equal(np.load(tmp_path / "data" / "masks" / f"{split}.npy"),
-                                      np.load(single / "data" / "masks" / f"{split}.npy"))
+        np.testing.assert_array_equal(
+            np.load(tmp_path / "data" / "masks" / f"{split}.npy"), np.load(single / "data" / "masks" / f"{split}.npy")
+        )

@@ -6,8 +6,8 @@ from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.masks import MaskStore, write_masks
 from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generate_masks, generator_step
 from mvt_fer.engine.runtime import adamw, seed_everything
-from mvt_fer.masking import random_patch_mask
 from mvt_fer.errors import UserError
+from mvt_fer.masking import random_patch_mask
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams
 
@@ -62,8 +62,9 @@ def test_fit_mgn_updates_both_networks_and_is_seeded(view):
         D = create_classifier(MODEL, 3, 16)
         p = MgnParams(view=view, depth=1, d_warmup_epochs=1, epochs=1, batch_size=8, augment=STILL)
         before = (G.head.weight.clone(), D.backbone.head.weight.clone())
-        history = fit_mgn(G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"),
-                          (ImageDataset(images), labels.numpy()))
+        history = fit_mgn(
+            G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"), (ImageDataset(images), labels.numpy())
+        )
         assert not torch.equal(before[0], G.head.weight) and not torch.equal(before[1], D.backbone.head.weight)
         return G, history
 

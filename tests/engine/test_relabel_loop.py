@@ -22,23 +22,32 @@ def _run(num_workers: int, relabel: RelabelParams, epochs: int = 3):
     clean = np.arange(48) % 2
     images = rng.integers(0, 60, (48, 16, 16, 3), dtype=np.uint8)
     for i, y in enumerate(clean):
-        images[i, :, y * 8:(y + 1) * 8] += 150
+        images[i, :, y * 8 : (y + 1) * 8] += 150
     noisy = clean.copy()
     noisy[:12] = 1 - noisy[:12]  # a quarter of the labels flipped
     store = LabelStore(noisy, clean)
     seed_everything(0)
     model = create_classifier(MODEL, 2, 16)
-    p = MvtParams(epochs=epochs, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=num_workers,
-                  augment=AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0))
-    history = fit_classifier(model, ImageDataset(images, train_transform(p.augment)), store, p, 0,
-                             torch.device("cpu"), relabel=relabel)
+    p = MvtParams(
+        epochs=epochs,
+        batch_size=16,
+        lr=2e-3,
+        warmup_epochs=0,
+        num_workers=num_workers,
+        augment=AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0),
+    )
+    history = fit_classifier(
+        model, ImageDataset(images, train_transform(p.augment)), store, p, 0, torch.device("cpu"), relabel=relabel
+    )
     return store, history
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_changes_persist_across_epochs_and_replay_from_the_log(num_workers):
     # delta 0, f = 0: every sample whose prediction disagrees with its label is relabeled: many changes.
-    store, history = _run(num_workers, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None))
+    store, history = _run(
+        num_workers, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None)
+    )
     assert len(store.log) > 0 and {e["epoch"] for e in store.log} <= {1, 2, 3}
     replay = (np.arange(48) % 2).copy()
     replay[:12] = 1 - replay[:12]
@@ -57,10 +66,13 @@ def test_later_epochs_train_on_the_relabeled_targets(monkeypatch):
 
     seen, trained = [], []
     to_device, step = loop.to_device, loop.classifier_step
-    monkeypatch.setattr(loop, "to_device", lambda batch, dev: seen.append(batch["index"].clone()) or to_device(batch, dev))
+    monkeypatch.setattr(
+        loop, "to_device", lambda batch, dev: seen.append(batch["index"].clone()) or to_device(batch, dev)
+    )
     monkeypatch.setattr(loop, "classifier_step", lambda *a: trained.append(a[5].clone()) or step(*a))
-    store, history = _run(0, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1,
-                                           min_train_acc=None), epochs=2)
+    store, history = _run(
+        0, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None), epochs=2
+    )
     after_epoch_1 = (np.arange(48) % 2).copy()
     after_epoch_1[:12] = 1 - after_epoch_1[:12]
     for e in (e for e in store.log if e["epoch"] == 1):

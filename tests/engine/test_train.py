@@ -29,7 +29,7 @@ def _toy(n=48):
     labels = np.arange(n) % 2
     images = rng.integers(0, 60, (n, 16, 16, 3), dtype=np.uint8)
     for i, y in enumerate(labels):
-        images[i, :, y * 8:(y + 1) * 8] += 150
+        images[i, :, y * 8 : (y + 1) * 8] += 150
     return images, torch.as_tensor(labels)
 
 
@@ -37,11 +37,25 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
     images, labels = _toy()
     seed_everything(seed)
     model = create_classifier(MODEL, 2, 16)
-    p = MvtParams(epochs=epochs, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=num_workers,
-                  augment=augment, compile=compile)
+    p = MvtParams(
+        epochs=epochs,
+        batch_size=16,
+        lr=2e-3,
+        warmup_epochs=0,
+        num_workers=num_workers,
+        augment=augment,
+        compile=compile,
+    )
     ds = ImageDataset(images, train_transform(p.augment))
-    history = fit_classifier(model, ds, LabelStore(labels.numpy(), labels.numpy()), p, seed, torch.device("cpu"),
-                             {"train": (ImageDataset(images), labels.numpy())})
+    history = fit_classifier(
+        model,
+        ds,
+        LabelStore(labels.numpy(), labels.numpy()),
+        p,
+        seed,
+        torch.device("cpu"),
+        {"train": (ImageDataset(images), labels.numpy())},
+    )
     return model, history
 
 

@@ -27,7 +27,7 @@ def test_generator_reads_the_patch_tokens_after_block_depth_of_the_backbone():
         blocks = backbone.patch_embed(G.normalize(x))
         blocks = backbone.norm_pre(backbone._pos_embed(blocks))
         after = [blocks := block(blocks) for block in backbone.blocks]
-        expected = [G.head(G.norm(t[:, backbone.num_prefix_tokens:])).squeeze(-1) for t in after]
+        expected = [G.head(G.norm(t[:, backbone.num_prefix_tokens :])).squeeze(-1) for t in after]
         got = G.logits(x)
     assert torch.allclose(got, expected[1], atol=1e-6)
     assert all(not torch.allclose(got, e, atol=1e-3) for k, e in enumerate(expected) if k != 1)

@@ -16,10 +16,15 @@ from mvt_fer.pipeline.prepare import prepare
 
 
 def _ferplus_tree(root):
-    votes = {"FER2013Train": [[6, 0, 1, 1, 0, 0, 0, 0, 2, 0], [0, 9, 0, 0, 0, 0, 0, 0, 0, 0],
-                              [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]],
-             "FER2013Valid": [[0, 0, 8, 0, 0, 0, 0, 0, 0, 0]],
-             "FER2013Test": [[0, 0, 0, 7, 0, 0, 0, 0, 0, 0], [4, 0, 0, 1, 3, 2, 0, 0, 0, 0]]}
+    votes = {
+        "FER2013Train": [
+            [6, 0, 1, 1, 0, 0, 0, 0, 2, 0],
+            [0, 9, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],
+        ],
+        "FER2013Valid": [[0, 0, 8, 0, 0, 0, 0, 0, 0, 0]],
+        "FER2013Test": [[0, 0, 0, 7, 0, 0, 0, 0, 0, 0], [4, 0, 0, 1, 3, 2, 0, 0, 0, 0]],
+    }
     i = 0
     for folder, rows in votes.items():
         (root / folder).mkdir(parents=True)
@@ -57,8 +62,9 @@ def test_rafdb_prepare_flags_the_listed_test_subsets(tmp_path, tiny_params, monk
 
     from mvt_fer.data.subsets import LISTS
 
-    _rafdb_tree(tmp_path / "raw", [("train_00001.jpg", 5), ("train_00002.jpg", 7), ("test_0001.jpg", 4),
-                                   ("test_0002.jpg", 1)])
+    _rafdb_tree(
+        tmp_path / "raw", [("train_00001.jpg", 5), ("train_00002.jpg", 7), ("test_0001.jpg", 4), ("test_0002.jpg", 1)]
+    )
     lists = tmp_path / "lists"
     for subset, name in LISTS["rafdb"].items():
         (lists / name).parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +76,14 @@ def test_rafdb_prepare_flags_the_listed_test_subsets(tmp_path, tiny_params, monk
     assert store.splits == ["train", "test"] and store.classes[0] == "surprise"
     assert store.rows("test")["occluded"].tolist() == [False, True]
     report = json.loads((tmp_path / "metrics" / "prepare.json").read_text())
-    assert report["subsets"]["occluded"] == {"listed": 2, "duplicates": 0, "matched": 1, "not_in_test": 1,
-                                             "label_disagrees": 0, "label_out_of_range": 0}
+    assert report["subsets"]["occluded"] == {
+        "listed": 2,
+        "duplicates": 0,
+        "matched": 1,
+        "not_in_test": 1,
+        "label_disagrees": 0,
+        "label_out_of_range": 0,
+    }
 
 
 def test_subset_lists_only_for_datasets_that_have_them(tmp_path, tiny_params, monkeypatch):

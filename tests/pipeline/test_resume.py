@@ -14,9 +14,12 @@ from conftest import ROOT, merge
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
-PARAMS = {"mgn": {"d_warmup_epochs": 1, "epochs": 2}, "mvt": {"epochs": 4, "use_masks": True},
-          "prepare": {"noise_rate": 0.3}, "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 2,
-                                                      "min_train_acc": None}}
+PARAMS = {
+    "mgn": {"d_warmup_epochs": 1, "epochs": 2},
+    "mvt": {"epochs": 4, "use_masks": True},
+    "prepare": {"noise_rate": 0.3},
+    "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 2, "min_train_acc": None},
+}
 
 
 def _stage(name, cwd, kill_after=None):
@@ -55,8 +58,14 @@ def test_killed_training_stages_resume_to_the_same_results(tmp_path, tiny_params
     out = _stage("train_mvt", run)
     assert "after epoch 3" in out and "train_mvt epoch=4 " in out and "train_mvt epoch=2 " not in out
 
-    for f in ("metrics/mgn.json", "plots/mgn/curves.csv", "metrics/masks.json", "metrics/train.json",
-              "plots/train/curves.csv", "logs/relabel.csv"):
+    for f in (
+        "metrics/mgn.json",
+        "plots/mgn/curves.csv",
+        "metrics/masks.json",
+        "metrics/train.json",
+        "plots/train/curves.csv",
+        "logs/relabel.csv",
+    ):
         assert (run / f).read_bytes() == (ref / f).read_bytes(), f
     assert len((ref / "logs" / "relabel.csv").read_text().splitlines()) > 1  # labels did change
 
@@ -82,4 +91,3 @@ def test_partial_saves_left_by_a_kill_are_removed(tmp_path):
     (partial / "train_mvt.pt").write_bytes(b"half a checkpoint")
     assert Resume(tmp_path / "train_mvt.pt", "fp").load() is None
     assert not partial.exists()
-

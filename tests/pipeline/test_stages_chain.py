@@ -17,20 +17,27 @@ import yaml
 from conftest import ROOT, merge
 from mvt_fer import metrics as M
 from mvt_fer.data.masks import MaskStore
-from mvt_fer.masking import keep_grid, up
 from mvt_fer.data.store import PreparedStore, SplitData, write_store
+from mvt_fer.masking import keep_grid, up
 
 pytestmark = pytest.mark.slow
 
 
 def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
-    params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25, "prepare": {"noise_rate": 0.3},
-                                 "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1,
-                                             "min_train_acc": None}})
+    params = merge(
+        tiny_params,
+        {
+            "mvt": {"use_masks": True},
+            "mask_ratio": 0.25,
+            "prepare": {"noise_rate": 0.3},
+            "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1, "min_train_acc": None},
+        },
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
-        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path, capture_output=True, text=True
+        )
         assert proc.returncode == 0, f"{stage}:\n{proc.stdout}\n{proc.stderr}"
         if stage == "train_mvt":
             assert "MGN-masked" in proc.stdout
@@ -54,7 +61,12 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     for split in store.splits:
         mp = mask_store.mp(split, len(store.rows(split)))
         assert mp.shape == (len(store.rows(split)), 4, 4) and mp.dtype == np.float16
-    for png in ("plots/masks/samples.png", "plots/mgn/curves.png", "plots/eval/confusion.png", "plots/eval/subsets.png"):
+    for png in (
+        "plots/masks/samples.png",
+        "plots/mgn/curves.png",
+        "plots/eval/confusion.png",
+        "plots/eval/subsets.png",
+    ):
         assert (tmp_path / png).stat().st_size > 1000
     assert json.loads((tmp_path / "metrics" / "eval.json").read_text())["n"] == 42
 
@@ -71,20 +83,26 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
         final[e.index] = e.new
     noisy = rows["label"].to_numpy() != rows["clean_label"].to_numpy()
     assert train["relabel"]["precision"] == pytest.approx((log["new"] == log["clean"]).mean(), abs=1e-6)
-    assert train["relabel"]["recall"] == pytest.approx((final[noisy] == rows["clean_label"].to_numpy()[noisy]).mean(),
-                                                       abs=1e-6)
+    assert train["relabel"]["recall"] == pytest.approx(
+        (final[noisy] == rows["clean_label"].to_numpy()[noisy]).mean(), abs=1e-6
+    )
     assert ((log["p_max"] - log["p_gt"]) > 0).all() and (log["old"] != log["new"]).all()
     assert (tmp_path / "plots" / "relabel" / "thresholds.png").stat().st_size > 1000
 
     # Cross-dataset: another dataset's test split (classes 'happy', 'angry', 'pain'), matched by name.
     other = tmp_path / "other" / "prepared"
     rng = np.random.default_rng(0)
-    test = SplitData(images=rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8), labels=np.array([0, 1, 2, 0, 2, 1]),
-                     clean_labels=np.array([0, 1, 2, 0, 2, 1]), sources=[f"t{i}.png" for i in range(6)])
+    test = SplitData(
+        images=rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8),
+        labels=np.array([0, 1, 2, 0, 2, 1]),
+        clean_labels=np.array([0, 1, 2, 0, 2, 1]),
+        sources=[f"t{i}.png" for i in range(6)],
+    )
     write_store(other, "folder", ["happy", "angry", "pain"], {"test": test})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(params, {"evaluate": {"cross_test": str(other)}})))
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py")], cwd=tmp_path,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "evaluate.py")], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     cross = json.loads((tmp_path / "metrics" / "eval.json").read_text())["cross"]
     assert cross["n"] == 4 and cross["left_out_images"] == 2 and cross["unmatched_test_classes"] == ["pain"]
@@ -94,8 +112,12 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
 
 def test_stale_masks_are_refused(tmp_path, tiny_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(tiny_params, {"mvt": {"use_masks": True}})))
-    run = lambda stage: subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path,
-                                       capture_output=True, text=True)
+
+    def run(stage):
+        return subprocess.run(
+            [sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=tmp_path, capture_output=True, text=True
+        )
+
     for stage in ("prepare", "train_mgn", "masks"):
         assert run(stage).returncode == 0
     # The prepared store changes size; the masks no longer describe it.

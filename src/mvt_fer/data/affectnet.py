@@ -48,8 +48,9 @@ def read_csv(path: Path) -> pd.DataFrame:
     return out
 
 
-def read_affectnet(root: str | Path, size: int, num_classes: int = 7,
-                   skip_bad_rows: bool = False) -> tuple[dict[str, SplitData], dict]:
+def read_affectnet(
+    root: str | Path, size: int, num_classes: int = 7, skip_bad_rows: bool = False
+) -> tuple[dict[str, SplitData], dict]:
     """The train and test (validation) splits with `num_classes` 7 or 8, and what was kept and dropped."""
     root = Path(root)
     if not root.is_dir():
@@ -71,8 +72,9 @@ def read_affectnet(root: str | Path, size: int, num_classes: int = 7,
             if r.expression >= num_classes:
                 bad.dropped[DROPPED_CODES[r.expression]] += 1
                 continue
-            image = bad.load(image_dir / r.path, size, f"{path}: line {i + 2}",
-                             box=(r.face_x, r.face_y, r.face_width, r.face_height))
+            image = bad.load(
+                image_dir / r.path, size, f"{path}: line {i + 2}", box=(r.face_x, r.face_y, r.face_width, r.face_height)
+            )
             if image is None:
                 continue
             images.append(image)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 CANONICAL = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 ALIASES = {
-    "neutral": "neutral", "neutrality": "neutral", "calm": "neutral",
-    "happiness": "happiness", "happy": "happiness", "joy": "happiness",
-    "surprise": "surprise", "surprised": "surprise",
-    "sadness": "sadness", "sad": "sadness",
-    "anger": "anger", "angry": "anger",
-    "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "scared": "fear", "afraid": "fear",
+    "neutral": "neutral",
+    "neutrality": "neutral",
+    "calm": "neutral",
+    "happiness": "happiness",
+    "happy": "happiness",
+    "joy": "happiness",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "anger": "anger",
+    "angry": "anger",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "afraid": "fear",
     "contempt": "contempt",
 }
 

@@ -23,8 +23,13 @@ class ImageDataset(Dataset):
     made inside a worker process would be lost).
     """
 
-    def __init__(self, images: np.ndarray, transform: A.Compose | None = None,
-                 patch_masks: np.ndarray | None = None, patch_size: int | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        transform: A.Compose | None = None,
+        patch_masks: np.ndarray | None = None,
+        patch_size: int | None = None,
+    ):
         if patch_masks is not None and len(patch_masks) != len(images):
             raise ValueError(f"{len(patch_masks)} masks for {len(images)} images")
         self.images = images
@@ -58,7 +63,6 @@ class ImageDataset(Dataset):
             item["keep"] = torch.from_numpy(np.ascontiguousarray(keep, dtype=np.float32))
         return item
 
-
     def batches(self, batch_size: int):
         """Un-augmented batches in order, sliced straight from the (memory-mapped) arrays: what inference
         reads, with no per-sample Python work. Same dicts as a DataLoader over this dataset yields."""
@@ -74,4 +78,3 @@ class ImageDataset(Dataset):
                 keep = np.asarray(self.patch_masks[start:stop], dtype=np.float32)
                 batch["keep"] = torch.from_numpy(keep)  # per patch: the model expands it in one op
             yield batch
-

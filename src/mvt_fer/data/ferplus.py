@@ -88,18 +88,24 @@ def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[s
     pixels_path, votes_path = root / CSV_FILES[0], root / CSV_FILES[1]
     fer = pd.read_csv(pixels_path, dtype=str, keep_default_na=False)
     new = pd.read_csv(votes_path, dtype=str, keep_default_na=False)
-    for path, table, columns in ((pixels_path, fer, ("pixels", "Usage")),
-                                 (votes_path, new, ("Usage", "Image name", *VOTE_COLUMNS))):
+    for path, table, columns in (
+        (pixels_path, fer, ("pixels", "Usage")),
+        (votes_path, new, ("Usage", "Image name", *VOTE_COLUMNS)),
+    ):
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
     if len(fer) != len(new):
-        raise UserError(f"{pixels_path} has {len(fer)} rows but {votes_path} {len(new)}: "
-                        "they must come from the same FER2013 release")
+        raise UserError(
+            f"{pixels_path} has {len(fer)} rows but {votes_path} {len(new)}: "
+            "they must come from the same FER2013 release"
+        )
     mismatch = np.flatnonzero(fer["Usage"].str.strip().to_numpy() != new["Usage"].str.strip().to_numpy())
     if len(mismatch):
-        raise UserError(f"{votes_path}: line {mismatch[0] + 2}: Usage {new['Usage'].iloc[mismatch[0]]!r} but "
-                        f"{pixels_path} says {fer['Usage'].iloc[mismatch[0]]!r}")
+        raise UserError(
+            f"{votes_path}: line {mismatch[0] + 2}: Usage {new['Usage'].iloc[mismatch[0]]!r} but "
+            f"{pixels_path} says {fer['Usage'].iloc[mismatch[0]]!r}"
+        )
     votes = integer_table(new[list(VOTE_COLUMNS)], votes_path, 2, "vote counts must be non-negative integers")
     labels, reasons = majority_vote(votes)
     splits, dropped = {}, {}
@@ -114,8 +120,11 @@ def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[s
             if len(values) != 48 * 48 or not all(v.isdigit() and int(v) <= 255 for v in values):
                 raise UserError(f"{pixels_path}: line {i + 2}: pixels must be 2304 integers 0-255")
             gray = np.asarray(values, np.int64).astype(np.uint8).reshape(48, 48)
-            image = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_CUBIC) \
-                if size != 48 else gray
+            image = (
+                cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_CUBIC)
+                if size != 48
+                else gray
+            )
             images.append(np.repeat(image[..., None], 3, axis=2))
             kept.append(labels[i])
             sources.append(new["Image name"].iloc[i].strip() or f"{CSV_FILES[0]}:{i + 2}")
@@ -124,8 +133,9 @@ def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[s
     return splits, dropped
 
 
-def read_ferplus(root: str | Path, size: int, valid_as: str,
-                 skip_bad_rows: bool = False) -> tuple[dict[str, SplitData], dict]:
+def read_ferplus(
+    root: str | Path, size: int, valid_as: str, skip_bad_rows: bool = False
+) -> tuple[dict[str, SplitData], dict]:
     """All three splits from either layout; with `valid_as="train"` the validation images join the
     training split (and there is no val split).
 
@@ -139,13 +149,18 @@ def read_ferplus(root: str | Path, size: int, valid_as: str,
         splits, dropped = {k: v[0] for k, v in read.items()}, {k: v[1] for k, v in read.items()}
     else:
         splits, dropped = read_csv_layout(root, size)
-    report = {name: {"kept": len(s.labels), "dropped": dict(sorted(dropped[name].items()))} for name, s in splits.items()}
+    report = {
+        name: {"kept": len(s.labels), "dropped": dict(sorted(dropped[name].items()))} for name, s in splits.items()
+    }
     for name, s in splits.items():
         if not len(s.labels):
-            raise UserError(f"{root}: no usable images in split {name!r} (dropped: {dict(dropped[name]) or 'none listed'})")
+            raise UserError(
+                f"{root}: no usable images in split {name!r} (dropped: {dict(dropped[name]) or 'none listed'})"
+            )
     if valid_as == "train":
         val, train = splits.pop("val"), splits["train"]
         labels = np.concatenate([train.labels, val.labels])
-        splits["train"] = SplitData(np.concatenate([train.images, val.images]), labels, labels,
-                                    train.sources + val.sources)
+        splits["train"] = SplitData(
+            np.concatenate([train.images, val.images]), labels, labels, train.sources + val.sources
+        )
     return splits, report

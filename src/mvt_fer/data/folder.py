@@ -25,7 +25,9 @@ def class_order(names: set[str]) -> list[str]:
     return known + sorted(names - set(known))
 
 
-def read_folder(root: str | Path, size: int, skip_bad_rows: bool = False) -> tuple[list[str], dict[str, SplitData], dict]:
+def read_folder(
+    root: str | Path, size: int, skip_bad_rows: bool = False
+) -> tuple[list[str], dict[str, SplitData], dict]:
     """(classes, splits, report) of a class-folder tree."""
     root = Path(root)
     if not root.is_dir():
@@ -42,8 +44,9 @@ def read_folder(root: str | Path, size: int, skip_bad_rows: bool = False) -> tup
         files[split] = []
         for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             name = canonical(class_dir.name) or class_dir.name
-            files[split] += [(name, f) for f in sorted(class_dir.rglob("*"))
-                             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+            files[split] += [
+                (name, f) for f in sorted(class_dir.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            ]
     classes = class_order({name for entries in files.values() for name, _ in entries})
     index = {c: i for i, c in enumerate(classes)}
     splits, report = {}, {}

@@ -41,6 +41,8 @@ class MaskStore:
         if n is None:
             raise UserError(f"{self.root}: no masks for split {split!r}; rerun the masks stage")
         if n != expected_rows:
-            raise UserError(f"{self.root}: {n} masks for {expected_rows} prepared {split} images (stale masks); "
-                            "rerun the masks stage (dvc repro masks)")
+            raise UserError(
+                f"{self.root}: {n} masks for {expected_rows} prepared {split} images (stale masks); "
+                "rerun the masks stage (dvc repro masks)"
+            )
         return np.load(self.root / f"{split}.npy", mmap_mode="r")

@@ -1,7 +1,7 @@
 """RAF-DB basic (Li et al., 2017): seven expressions, a train and a test split.
 
-    root/EmoLabel/list_patition_label.txt     lines 'train_00001.jpg 5' (labels 1-7, see CLASSES)
-    root/Image/aligned/train_00001_aligned.jpg  (or root/Image/original/train_00001.jpg)
+root/EmoLabel/list_patition_label.txt     lines 'train_00001.jpg 5' (labels 1-7, see CLASSES)
+root/Image/aligned/train_00001_aligned.jpg  (or root/Image/original/train_00001.jpg)
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neut
 LABEL_FILE = Path("EmoLabel/list_patition_label.txt")  # sic: the dataset's own spelling
 
 
-def read_rafdb(root: str | Path, size: int, images: str = "aligned",
-               skip_bad_rows: bool = False) -> tuple[dict[str, SplitData], dict]:
+def read_rafdb(
+    root: str | Path, size: int, images: str = "aligned", skip_bad_rows: bool = False
+) -> tuple[dict[str, SplitData], dict]:
     """The train and test splits, and what was kept and dropped per split: {split: {"kept", "dropped"}}.
 
     `images` picks the aligned 100x100 faces or the original photos."""

@@ -107,16 +107,23 @@ def read_lists(dataset: str, lists_root: str | Path) -> dict[str, tuple[Path, di
     return out
 
 
-def subset_flags(dataset: str, lists_root: str | Path, sources: list[str], labels: np.ndarray,
-                 num_classes: int) -> tuple[dict[str, np.ndarray], dict]:
+def subset_flags(
+    dataset: str, lists_root: str | Path, sources: list[str], labels: np.ndarray, num_classes: int
+) -> tuple[dict[str, np.ndarray], dict]:
     """The test split's subset flags from the RAN lists of `dataset` under `lists_root`, and a report per
     subset: listed, duplicates, matched, not_in_test, label_disagrees, label_out_of_range."""
     keys = {image_key(s): i for i, s in enumerate(sources)}
     flags, report = {}, {}
     for subset, (_, entries, duplicates) in read_lists(dataset, lists_root).items():
         flag = np.zeros(len(sources), bool)
-        counts = {"listed": len(entries) + duplicates, "duplicates": duplicates, "matched": 0, "not_in_test": 0,
-                  "label_disagrees": 0, "label_out_of_range": 0}
+        counts = {
+            "listed": len(entries) + duplicates,
+            "duplicates": duplicates,
+            "matched": 0,
+            "not_in_test": 0,
+            "label_disagrees": 0,
+            "label_out_of_range": 0,
+        }
         for key, label in entries.items():
             row = keys.get(key)
             if row is None:

@@ -122,7 +122,9 @@ def _background(rng: np.random.Generator, size: int, p: SyntheticParams) -> np.n
         center = rng.uniform(0, size, 2)
         if rng.random() < 0.5:
             axes = rng.uniform(0.05, 0.3, 2) * size
-            cv2.ellipse(canvas, _to_px(center), _to_px(axes), rng.uniform(0, 180), 0, 360, color, -1, cv2.LINE_AA, shift=4)
+            cv2.ellipse(
+                canvas, _to_px(center), _to_px(axes), rng.uniform(0, 180), 0, 360, color, -1, cv2.LINE_AA, shift=4
+            )
         else:
             half = rng.uniform(0.03, 0.25, 2) * size
             box = cv2.boxPoints((tuple(center), tuple(2 * half), rng.uniform(0, 180)))
@@ -201,7 +203,7 @@ def render(rng: np.random.Generator, label: int, image_size: int, p: SyntheticPa
         face = face & (1 - occ)
 
     image = cv2.resize(canvas, (image_size, image_size), interpolation=cv2.INTER_AREA)
-    truth = (cv2.resize(face.astype(np.float32), (image_size, image_size), interpolation=cv2.INTER_AREA) > 0.5)
+    truth = cv2.resize(face.astype(np.float32), (image_size, image_size), interpolation=cv2.INTER_AREA) > 0.5
     sigma = rng.uniform(0, p.blur)
     if sigma > 0.05:
         image = cv2.GaussianBlur(image, (0, 0), sigma)

@@ -7,8 +7,8 @@ line that names it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -33,7 +33,9 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
         payload = torch.load(path, map_location="cpu", weights_only=True)
         # The saved weights replace any pretrained ones: rebuild without fetching them again.
         # Checkpoints from before model.stem existed were all built with the patch projection.
-        params = ModelParams.model_validate({"stem": "patch"} | payload["model"]).model_copy(update={"pretrained": "none"})
+        params = ModelParams.model_validate({"stem": "patch"} | payload["model"]).model_copy(
+            update={"pretrained": "none"}
+        )
         model = build(params, payload)
         model.load_state_dict(payload["state_dict"])
     except UserError:
@@ -43,30 +45,48 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
     return model.eval(), payload
 
 
-def save_classifier(path: str | Path, model: MaskedClassifier, model_params: ModelParams,
-                    classes: list[str], image_size: int, use_masks: bool = False, dataset: str | None = None) -> None:
+def save_classifier(
+    path: str | Path,
+    model: MaskedClassifier,
+    model_params: ModelParams,
+    classes: list[str],
+    image_size: int,
+    use_masks: bool = False,
+    dataset: str | None = None,
+) -> None:
     """The classifier, its classes and image size, whether it was trained on MGN-masked images (so
     predict and export know to put G in front of it), and the dataset it was trained on."""
-    _save(path, model, model_params, classes=list(classes), image_size=image_size, use_masks=use_masks,
-          dataset=dataset)
+    _save(path, model, model_params, classes=list(classes), image_size=image_size, use_masks=use_masks, dataset=dataset)
 
 
 def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:
     """The model (eval mode, on CPU) and the checkpoint's metadata (classes, image_size, model params)."""
-    return _load(path, lambda mp, c: create_classifier(mp, len(c["classes"]), c["image_size"]),
-                 "classifier", "train_mvt")
+    return _load(
+        path, lambda mp, c: create_classifier(mp, len(c["classes"]), c["image_size"]), "classifier", "train_mvt"
+    )
 
 
 def save_generator(path: str | Path, G: MaskGenerator, model_params: ModelParams, depth: int, meta: dict) -> None:
     """G alone (the masks stage needs nothing else), with how its output is to be read (`meta`)."""
-    _save(path, G, model_params, depth=depth, temperature=G.temperature,
-          image_size=G.vit.patch_embed.img_size[0], meta=meta)
+    _save(
+        path,
+        G,
+        model_params,
+        depth=depth,
+        temperature=G.temperature,
+        image_size=G.vit.patch_embed.img_size[0],
+        meta=meta,
+    )
 
 
 def load_generator(path: str | Path) -> tuple[MaskGenerator, dict]:
     """G (eval mode, on CPU) and its metadata (`meta`: view, mask_ratio, hard)."""
-    return _load(path, lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
-                 "mask generator", "train_mgn")
+    return _load(
+        path,
+        lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
+        "mask generator",
+        "train_mgn",
+    )
 
 
 class Resume:
@@ -121,4 +141,3 @@ class Resume:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
         self._remove_partial_saves()
-

@@ -131,6 +131,8 @@ def shard(n: int) -> slice:
 def per_process_batch(batch_size: int, what: str) -> int:
     """The per-process batch that keeps the global batch at `batch_size`."""
     if batch_size % world_size():
-        raise UserError(f"{what}: {batch_size} is not divisible by the {world_size()} processes; "
-                        "the global batch is split evenly between them")
+        raise UserError(
+            f"{what}: {batch_size} is not divisible by the {world_size()} processes; "
+            "the global batch is split evenly between them"
+        )
     return batch_size // world_size()

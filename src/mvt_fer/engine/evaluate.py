@@ -11,9 +11,17 @@ from ..data.dataset import ImageDataset
 from .runtime import autocast, to_device
 
 
-def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle: bool = False,
-                num_workers: int = 0, generator: torch.Generator | None = None, drop_last: bool = False,
-                sampler: Sampler | None = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    dev: torch.device,
+    *,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    sampler: Sampler | None = None,
+) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -29,14 +37,14 @@ def make_loader(dataset: Dataset, batch_size: int, dev: torch.device, *, shuffle
 def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None):
     """(images, keep, index) of un-augmented batches on `dev`, in order; a progress bar when `desc` is given."""
     total = -(-len(dataset) // batch_size)
-    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True,
-                      leave=False):
+    for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True, leave=False):
         yield to_device(batch, dev)
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, dataset: ImageDataset, batch_size: int, dev: torch.device,
-            desc: str | None = None) -> np.ndarray:
+def predict(
+    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
+) -> np.ndarray:
     """Class probabilities (N, K), float32, in dataset order."""
     model.eval()
     out = []

@@ -13,8 +13,14 @@ from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
 from ..losses import discriminator_loss, generator_loss, prediction_variance, sampled_generator_loss
-from ..masking import (as_grid, bernoulli_log_prob, discriminator_view, random_patch_mask, sample_mask,
-                       straight_through_top_k)
+from ..masking import (
+    as_grid,
+    bernoulli_log_prob,
+    discriminator_view,
+    random_patch_mask,
+    sample_mask,
+    straight_through_top_k,
+)
 from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from . import distributed
@@ -25,8 +31,9 @@ from .train import epoch_seed, update, warmup_exp_decay
 
 
 @torch.inference_mode()
-def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device,
-                   desc: str | None = None) -> np.ndarray:
+def generate_masks(
+    G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
+) -> np.ndarray:
     """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
     G.eval()
     out = []
@@ -37,8 +44,15 @@ def generate_masks(G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev
     return torch.cat(out).numpy() if out else np.empty((0, *G.grid), np.float16)
 
 
-def generated_view(images: torch.Tensor, mp: torch.Tensor, G: MaskGenerator, view: str, mask_ratio: float,
-                   estimator: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def generated_view(
+    images: torch.Tensor,
+    mp: torch.Tensor,
+    G: MaskGenerator,
+    view: str,
+    mask_ratio: float,
+    estimator: str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """v(x, Mp): D's view through G's mask, as `mgn.estimator` reads Mp: the soft Mp itself, its
     straight-through top-k, or a binary draw M ~ Bernoulli(Mp)."""
     if estimator == "straight_through":
@@ -50,8 +64,16 @@ def generated_view(images: torch.Tensor, mp: torch.Tensor, G: MaskGenerator, vie
     return discriminator_view(images, mask, view, G.patch_size, G.grid)
 
 
-def generator_step_loss(G: MaskGenerator, D: MaskedClassifier, images: torch.Tensor, view: str, mask_ratio: float,
-                        estimator: str, samples: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def generator_step_loss(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    images: torch.Tensor,
+    view: str,
+    mask_ratio: float,
+    estimator: str,
+    samples: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """L_G (Eq. 2) of one batch, differentiable in G (D frozen by the caller); returns (loss, Mp)."""
     logits = G.logits(images)
     mp = torch.sigmoid(logits / G.temperature)
@@ -66,8 +88,18 @@ def generator_step_loss(G: MaskGenerator, D: MaskedClassifier, images: torch.Ten
 
 
 @torch.inference_mode()
-def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, labels: np.ndarray, view: str,
-                mask_ratio: float, estimator: str, batch_size: int, dev: torch.device, seed: int) -> dict:
+def score_views(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    dataset: ImageDataset,
+    labels: np.ndarray,
+    view: str,
+    mask_ratio: float,
+    estimator: str,
+    batch_size: int,
+    dev: torch.device,
+    seed: int,
+) -> dict:
     """D's accuracy on full, random-masked and generated-masked views of `dataset`, and mean(Mp)."""
     G.eval(), D.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -90,8 +122,19 @@ def score_views(G: MaskGenerator, D: MaskedClassifier, dataset: ImageDataset, la
     return {f"d_acc_{k}": v / n for k, v in hits.items()} | {"mean_mp": mp_sum / n}
 
 
-def discriminator_step(G: MaskGenerator, D: MaskedClassifier, opt_d, sched_d, images: torch.Tensor, y: torch.Tensor,
-                       r: torch.Tensor, p: MgnParams, mask_ratio: float, rng: torch.Generator, warmup: bool):
+def discriminator_step(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    opt_d,
+    sched_d,
+    images: torch.Tensor,
+    y: torch.Tensor,
+    r: torch.Tensor,
+    p: MgnParams,
+    mask_ratio: float,
+    rng: torch.Generator,
+    warmup: bool,
+):
     """One D update (Eq. 1), G frozen; in warm-up the full image stands in for G's view.
 
     Returns (loss, logits on G's view or the full image, logits on the random view or None, Mp or None).
@@ -112,8 +155,16 @@ def discriminator_step(G: MaskGenerator, D: MaskedClassifier, opt_d, sched_d, im
     return loss_d, logits_first, logits_random, mp
 
 
-def generator_step(G: MaskGenerator, D: MaskedClassifier, opt_g, sched_g, images: torch.Tensor, p: MgnParams,
-                   mask_ratio: float, rng: torch.Generator) -> float:
+def generator_step(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    opt_g,
+    sched_g,
+    images: torch.Tensor,
+    p: MgnParams,
+    mask_ratio: float,
+    rng: torch.Generator,
+) -> float:
     """One G update (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout."""
     G.train(), D.eval()
     D.requires_grad_(False)
@@ -146,9 +197,16 @@ def fit_mgn(
     G.to(dev), D.to(dev)
     generator = torch.Generator()
     shards = distributed.epoch_sampler(train_set, seed)
-    loader = make_loader(train_set, distributed.per_process_batch(p.batch_size, "mgn.batch_size"), dev,
-                         shuffle=True, num_workers=loader_workers(p.num_workers), generator=generator,
-                         drop_last=len(train_set) > p.batch_size, sampler=shards)
+    loader = make_loader(
+        train_set,
+        distributed.per_process_batch(p.batch_size, "mgn.batch_size"),
+        dev,
+        shuffle=True,
+        num_workers=loader_workers(p.num_workers),
+        generator=generator,
+        drop_last=len(train_set) > p.batch_size,
+        sampler=shards,
+    )
     opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
     opt_g = adamw(G, p.lr_g, p.weight_decay, dev)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
@@ -160,8 +218,14 @@ def fit_mgn(
     history, first_epoch = [], 0
     state = resume.load() if resume is not None else None
     if state is not None:
-        for obj, key in ((G, "G"), (D, "D"), (opt_d, "opt_d"), (opt_g, "opt_g"), (sched_d, "sched_d"),
-                         (sched_g, "sched_g")):
+        for obj, key in (
+            (G, "G"),
+            (D, "D"),
+            (opt_d, "opt_d"),
+            (opt_g, "opt_g"),
+            (sched_d, "sched_d"),
+            (sched_g, "sched_g"),
+        ):
             obj.load_state_dict(state[key])
         history, first_epoch = list(state["history"]), state["epoch"]
     for epoch in range(first_epoch, p.d_warmup_epochs + p.epochs):
@@ -184,8 +248,9 @@ def fit_mgn(
             y = labels[index].to(dev)
             r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
 
-            loss_d, logits_first, logits_random, mp = discriminator_step(G, D, opt_d, sched_d, images, y, r, p,
-                                                                         mask_ratio, masks_rng, warmup)
+            loss_d, logits_first, logits_random, mp = discriminator_step(
+                G, D, opt_d, sched_d, images, y, r, p, mask_ratio, masks_rng, warmup
+            )
             sums["loss_d"] += loss_d.item() * len(y)
             if logits_random is not None:
                 d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
@@ -221,9 +286,18 @@ def fit_mgn(
             record |= {f"val_{k}": v for k, v in scores.items()}
         history.append(record)
         if resume is not None:
-            resume.save({"epoch": epoch + 1, "G": G.state_dict(), "D": D.state_dict(), "opt_d": opt_d.state_dict(),
-                         "opt_g": opt_g.state_dict(), "sched_d": sched_d.state_dict(),
-                         "sched_g": sched_g.state_dict(), "history": history})
+            resume.save(
+                {
+                    "epoch": epoch + 1,
+                    "G": G.state_dict(),
+                    "D": D.state_dict(),
+                    "opt_d": opt_d.state_dict(),
+                    "opt_g": opt_g.state_dict(),
+                    "sched_d": sched_d.state_dict(),
+                    "sched_g": sched_g.state_dict(),
+                    "history": history,
+                }
+            )
         if distributed.is_main():
             summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
             print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)

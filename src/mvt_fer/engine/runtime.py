@@ -42,8 +42,9 @@ def loader_workers(requested: int | None) -> int:
 
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float, dev: torch.device) -> torch.optim.Optimizer:
     """timm's AdamW (no weight decay on norms and biases); the fused CUDA kernel on a GPU."""
-    return create_optimizer_v2(model, "adamw", lr=lr, weight_decay=weight_decay,
-                               **({"fused": True} if dev.type == "cuda" else {}))
+    return create_optimizer_v2(
+        model, "adamw", lr=lr, weight_decay=weight_decay, **({"fused": True} if dev.type == "cuda" else {})
+    )
 
 
 def autocast(dev: torch.device):

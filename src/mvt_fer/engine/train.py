@@ -16,8 +16,8 @@ from ..errors import UserError
 from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_active, relabel_decisions
 from . import distributed
-from .evaluate import make_loader, predict
 from .checkpoint import Resume
+from .evaluate import make_loader, predict
 from .runtime import adamw, autocast, loader_workers, to_device
 
 
@@ -47,8 +47,15 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, 
     scheduler.step()
 
 
-def classifier_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, images: torch.Tensor,
-                    keep: torch.Tensor | None, targets: torch.Tensor, epoch: int) -> tuple[float, torch.Tensor]:
+def classifier_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    images: torch.Tensor,
+    keep: torch.Tensor | None,
+    targets: torch.Tensor,
+    epoch: int,
+) -> tuple[float, torch.Tensor]:
     """One train_mvt update on a batch already on the device: (loss, logits)."""
     with autocast(images.device):
         logits = model(images, keep)
@@ -97,15 +104,20 @@ def fit_classifier(
     shards = distributed.epoch_sampler(train_set, seed)
     if shards is not None and p.sampler != "uniform":
         raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
-    loader = make_loader(train_set, batch_size, dev, shuffle=True, num_workers=loader_workers(p.num_workers), generator=generator,
-                         drop_last=len(train_set) > p.batch_size,
-                         sampler=shards or train_sampler(labels.labels, p.sampler, generator))
+    loader = make_loader(
+        train_set,
+        batch_size,
+        dev,
+        shuffle=True,
+        num_workers=loader_workers(p.num_workers),
+        generator=generator,
+        drop_last=len(train_set) > p.batch_size,
+        sampler=shards or train_sampler(labels.labels, p.sampler, generator),
+    )
     optimizer = adamw(model, p.lr, p.weight_decay, dev)
     # torch.compile wraps the module the steps call; `model` itself (what is saved) stays as it is.
     step_model = torch.compile(model) if p.compile else model
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma))
     history, first_epoch = [], 0
     state = resume.load() if resume is not None else None
     if state is not None:
@@ -143,8 +155,12 @@ def fit_classifier(
                     labels.apply(epoch + 1, idx, lab, pr)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         totals = distributed.sum_over_processes({"loss": loss_sum, "correct": correct, "seen": seen})
-        record = {"epoch": epoch + 1, "lr": lr, "train_loss": totals["loss"] / totals["seen"],
-                  "train_acc": totals["correct"] / totals["seen"]}
+        record = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "train_loss": totals["loss"] / totals["seen"],
+            "train_acc": totals["correct"] / totals["seen"],
+        }
         if relabel is not None and relabel.enabled:
             record["relabel_on"] = int(relabeling)
             record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
@@ -153,8 +169,16 @@ def fit_classifier(
             record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
         history.append(record)
         if resume is not None:
-            resume.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "labels": labels.state(), "history": history})
+            resume.save(
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "labels": labels.state(),
+                    "history": history,
+                }
+            )
         if distributed.is_main():
             summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
             print(f"train_mvt {summary} ({time.perf_counter() - start:.1f}s)", flush=True)

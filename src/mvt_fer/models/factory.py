@@ -27,11 +27,18 @@ class ConvPatchEmbed(PatchEmbed):
         side, width = self.patch_size[0], self.proj.out_channels
         halvings = side.bit_length() - 1
         if side != self.patch_size[1] or side != 2**halvings or halvings == 0:
-            raise UserError(f"model.patch_size: {side} with model.stem: conv; the conv stem needs a power of two "
-                            "of 2 or more (or use model.stem: patch)")
+            raise UserError(
+                f"model.patch_size: {side} with model.stem: conv; the conv stem needs a power of two "
+                "of 2 or more (or use model.stem: patch)"
+            )
         channels = tuple(max(width // 2 ** (halvings - 1 - i), 8) for i in range(halvings)) + (width,)
-        self.proj = ConvStem(self.proj.in_channels, depth=halvings + 1, channels=channels,
-                             kernel_size=(3,) * halvings + (1,), stride=(2,) * halvings + (1,))
+        self.proj = ConvStem(
+            self.proj.in_channels,
+            depth=halvings + 1,
+            channels=channels,
+            kernel_size=(3,) * halvings + (1,),
+            stride=(2,) * halvings + (1,),
+        )
 
 
 def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Module:
@@ -57,11 +64,15 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
         if p.pretrained == "none":
             raise
         if any(k in str(err) for k in ("size mismatch", "Missing key", "Unexpected key")):
-            raise UserError(f"model.pretrained: the weights in {p.pretrained} do not fit {p.name} with these "
-                            f"overrides ({_first_line(err)})") from None
+            raise UserError(
+                f"model.pretrained: the weights in {p.pretrained} do not fit {p.name} with these "
+                f"overrides ({_first_line(err)})"
+            ) from None
         if p.pretrained == "timm":
-            raise UserError(f"model.pretrained: could not fetch timm's weights for {p.name} ({_first_line(err)}); "
-                            "offline, download them once and set model.pretrained to the file") from None
+            raise UserError(
+                f"model.pretrained: could not fetch timm's weights for {p.name} ({_first_line(err)}); "
+                "offline, download them once and set model.pretrained to the file"
+            ) from None
         raise UserError(f"model.pretrained: {p.pretrained} cannot be read as weights ({_first_line(err)})") from None
     except TypeError as err:  # a non-ViT model that takes no patch_size / depth / ... overrides
         raise UserError(f"model: {p.name!r} does not accept these overrides ({err})") from None
@@ -69,10 +80,13 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
         if p.pretrained == "none":
             raise
         if p.pretrained != "timm":
-            raise UserError(f"model.pretrained: {p.pretrained} cannot be read as weights ({type(err).__name__}: "
-                            f"{_first_line(err)})") from None
-        raise UserError(f"model.pretrained: could not fetch timm's weights for {p.name} ({type(err).__name__}: "
-                        f"{_first_line(err)}); offline, download them once and set model.pretrained to the file") from None
+            raise UserError(
+                f"model.pretrained: {p.pretrained} cannot be read as weights ({type(err).__name__}: {_first_line(err)})"
+            ) from None
+        raise UserError(
+            f"model.pretrained: could not fetch timm's weights for {p.name} ({type(err).__name__}: "
+            f"{_first_line(err)}); offline, download them once and set model.pretrained to the file"
+        ) from None
     patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)
     if patch is None:
         raise UserError(f"model.name: {p.name!r} is not a patch-based vision transformer")

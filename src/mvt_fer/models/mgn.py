@@ -41,8 +41,9 @@ class MaskGenerator(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid patch scores (B, N)."""
-        (tokens,) = self.vit.forward_intermediates(self.normalize(images), indices=[self.block_index], norm=False,
-                                                   output_fmt="NLC", intermediates_only=True)  # patch tokens only
+        (tokens,) = self.vit.forward_intermediates(
+            self.normalize(images), indices=[self.block_index], norm=False, output_fmt="NLC", intermediates_only=True
+        )  # patch tokens only
         return self.head(self.norm(tokens)).squeeze(-1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

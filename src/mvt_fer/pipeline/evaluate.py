@@ -16,8 +16,8 @@ from ..engine.evaluate import predict
 from ..engine.mgn import generate_masks
 from ..errors import UserError
 from ..io import write_csv, write_json
-from ..params import Params
 from ..masking import keep_grid
+from ..params import Params
 from .paths import METRICS, MGN_MODEL, MVT_MODEL, PLOTS, classifier_keep, open_store
 
 
@@ -28,27 +28,38 @@ def evaluate(p: Params) -> None:
     store = open_store(p)
     model, meta = load_classifier(MVT_MODEL)
     if meta["classes"] != store.classes:
-        raise UserError(f"{MVT_MODEL}: trained on classes {meta['classes']}, the test set has {store.classes}; "
-                        "rerun train_mvt")
+        raise UserError(
+            f"{MVT_MODEL}: trained on classes {meta['classes']}, the test set has {store.classes}; rerun train_mvt"
+        )
     rows = store.rows("test")
-    test_set = ImageDataset(store.images("test"), patch_masks=classifier_keep(p, store, "test"),
-                            patch_size=model.patch_size)
+    test_set = ImageDataset(
+        store.images("test"), patch_masks=classifier_keep(p, store, "test"), patch_size=model.patch_size
+    )
     probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
-    result = M.summarize(y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS},
-                         p.evaluate.bootstrap, p.seed)
+    result = M.summarize(
+        y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
+    )
     if p.evaluate.cross_test is not None:
         result["cross"] = cross_evaluate(p, model, meta["classes"], store.image_size, dev)
     write_json(METRICS / "eval.json", result)
     classes = np.array(store.classes)
     write_csv(PLOTS / "eval" / "confusion.csv", pd.DataFrame({"actual": classes[y_true], "predicted": classes[y_pred]}))
     cm = M.confusion_matrix(y_true, y_pred, len(classes))
-    plots.confusion(cm, store.classes, PLOTS / "eval" / "confusion.png",
-                    title=f"{p.dataset} test: accuracy {result['accuracy']:.3f}")
+    plots.confusion(
+        cm,
+        store.classes,
+        PLOTS / "eval" / "confusion.png",
+        title=f"{p.dataset} test: accuracy {result['accuracy']:.3f}",
+    )
     plots.subset_accuracy(result, PLOTS / "eval" / "subsets.png", title=f"{p.dataset} test: accuracy by subset")
     ci = result.get("ci95", {}).get("accuracy")
-    print(f"evaluate: accuracy {result['accuracy']:.4f}" + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "")
-          + f", mean class accuracy {result['mean_class_accuracy']:.4f} on {result['n']} test images", flush=True)
+    print(
+        f"evaluate: accuracy {result['accuracy']:.4f}"
+        + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "")
+        + f", mean class accuracy {result['mean_class_accuracy']:.4f} on {result['n']} test images",
+        flush=True,
+    )
 
 
 def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int, int]:
@@ -63,8 +74,10 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
     model classes the test set has. With masks on, G masks the foreign images as it did ours."""
     other = PreparedStore(p.evaluate.cross_test)
     if other.image_size != image_size:
-        raise UserError(f"evaluate.cross_test: {other.root} holds {other.image_size} px images, the model takes "
-                        f"{image_size} px; prepare that dataset with prepare.image_size {image_size}")
+        raise UserError(
+            f"evaluate.cross_test: {other.root} holds {other.image_size} px images, the model takes "
+            f"{image_size} px; prepare that dataset with prepare.image_size {image_size}"
+        )
     mapping = class_mapping(classes, other.classes)
     if not mapping:
         raise UserError(f"evaluate.cross_test: no class of {other.classes} matches the model's {classes}")
@@ -83,16 +96,21 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
     columns = np.array(sorted(set(mapping.values())))
     y_pred = columns[probs[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)
-    result = M.summarize(y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS},
-                         p.evaluate.bootstrap, p.seed)
+    result = M.summarize(
+        y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS}, p.evaluate.bootstrap, p.seed
+    )
     test_only = [c for j, c in enumerate(other.classes) if j not in mapping]
     result |= {
-        "test_set": str(other.root), "dataset": other.meta["dataset"],
-        "unmatched_test_classes": test_only, "left_out_images": int(len(labels) - len(scored)),
+        "test_set": str(other.root),
+        "dataset": other.meta["dataset"],
+        "unmatched_test_classes": test_only,
+        "left_out_images": int(len(labels) - len(scored)),
         "unmatched_model_classes": [c for i, c in enumerate(classes) if i not in set(mapping.values())],
     }
-    print(f"evaluate: on {other.meta['dataset']} ({other.root}): accuracy {result['accuracy']:.4f} over "
-          f"{len(scored)} images; no counterpart: test classes {test_only or 'none'} "
-          f"({result['left_out_images']} images left out), model classes {result['unmatched_model_classes'] or 'none'}",
-          flush=True)
+    print(
+        f"evaluate: on {other.meta['dataset']} ({other.root}): accuracy {result['accuracy']:.4f} over "
+        f"{len(scored)} images; no counterpart: test classes {test_only or 'none'} "
+        f"({result['left_out_images']} images left out), model classes {result['unmatched_model_classes'] or 'none'}",
+        flush=True,
+    )
     return result

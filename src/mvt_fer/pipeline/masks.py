@@ -29,44 +29,68 @@ def masks(p: Params) -> None:
     mps = {}
     for split in store.splits:  # each process masks its share of the split; process 0 joins them in order
         images = store.images(split)
-        mine = generate_masks(G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev,
-                              desc=f"masks {split}")
+        mine = generate_masks(
+            G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev, desc=f"masks {split}"
+        )
         mps[split] = np.concatenate(distributed.gather(mine))
     if not distributed.is_main():
         return
-    write_masks(MASKS, mps, {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size,
-                             "grid": list(G.grid)})
+    write_masks(
+        MASKS, mps, {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size, "grid": list(G.grid)}
+    )
 
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
     # mean_mp is G's raw output against m; mask_area what the classifier then loses (after top-k with `hard`).
-    result = {"view": view, "mask_ratio": ratio,
-              "mean_mp": {split: round(float(np.mean(mp, dtype=np.float64)), 6) for split, mp in mps.items()},
-              "mask_area": {split: round(float(1 - keep.mean()), 6) for split, keep in keeps.items()}}
+    result = {
+        "view": view,
+        "mask_ratio": ratio,
+        "mean_mp": {split: round(float(np.mean(mp, dtype=np.float64)), 6) for split, mp in mps.items()},
+        "mask_area": {split: round(float(1 - keep.mean()), 6) for split, keep in keeps.items()},
+    }
     split = "test" if "test" in store.splits else store.splits[-1]
     erased = 1 - keeps[split]
     # Degenerate generators show here: uniform dimming has hardness (of the raw Mp) near 0, one mask for
     # all images has specificity 0 (DESIGN, "Mask semantics").
-    result |= {"quality_split": split, "mask_hardness": round(M.mask_hardness(mps[split]), 6),
-               "mask_specificity": round(M.mask_specificity(erased, p.seed), 6)}
+    result |= {
+        "quality_split": split,
+        "mask_hardness": round(M.mask_hardness(mps[split]), 6),
+        "mask_specificity": round(M.mask_specificity(erased, p.seed), 6),
+    }
     face = store.face(split)
     if face is not None:
         # The random baseline: each image's own patch values in a random order (same area, random place).
         shuffled = np.random.default_rng(p.seed).permuted(erased.reshape(len(erased), -1), axis=1)
         result["off_face_share"] = round(M.off_face_share(up(erased, G.patch_size), face), 6)
         result["off_face_share_random"] = round(
-            M.off_face_share(up(shuffled.reshape(erased.shape), G.patch_size), face), 6)
+            M.off_face_share(up(shuffled.reshape(erased.shape), G.patch_size), face), 6
+        )
         # And the best an image-independent mask of the same area does: the mean mask on every image.
         fixed = np.broadcast_to(erased.mean(0), erased.shape)
         result["off_face_share_mean_mask"] = round(M.off_face_share(up(fixed, G.patch_size), face), 6)
     write_json(METRICS / "masks.json", result)
     k = min(p.masks.samples, len(keeps[split]))
-    plots.mask_grid(np.asarray(store.images(split)[:k]), keeps[split][:k], G.patch_size,
-                    PLOTS / "masks" / "samples.png", title=f"{split}: images and MGN-masked inputs ({view})")
-    plots.mean_mask(keeps[split], G.patch_size, PLOTS / "masks" / "mean_mask.png",
-                    title=f"{store.meta['dataset']} {split}: mean erased share (m={ratio})",
-                    images=store.images(split))
-    print(f"masks: erased area {result['mask_area']}, hardness {result['mask_hardness']:.3f}, "
-          f"specificity {result['mask_specificity']:.3f}"
-          + (f", off-face share {result['off_face_share']:.3f} (random {result['off_face_share_random']:.3f}, "
-             f"mean mask {result['off_face_share_mean_mask']:.3f})"
-             if "off_face_share" in result else ""), flush=True)
+    plots.mask_grid(
+        np.asarray(store.images(split)[:k]),
+        keeps[split][:k],
+        G.patch_size,
+        PLOTS / "masks" / "samples.png",
+        title=f"{split}: images and MGN-masked inputs ({view})",
+    )
+    plots.mean_mask(
+        keeps[split],
+        G.patch_size,
+        PLOTS / "masks" / "mean_mask.png",
+        title=f"{store.meta['dataset']} {split}: mean erased share (m={ratio})",
+        images=store.images(split),
+    )
+    print(
+        f"masks: erased area {result['mask_area']}, hardness {result['mask_hardness']:.3f}, "
+        f"specificity {result['mask_specificity']:.3f}"
+        + (
+            f", off-face share {result['off_face_share']:.3f} (random {result['off_face_share_random']:.3f}, "
+            f"mean mask {result['off_face_share_mean_mask']:.3f})"
+            if "off_face_share" in result
+            else ""
+        ),
+        flush=True,
+    )

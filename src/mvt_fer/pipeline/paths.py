@@ -47,7 +47,6 @@ def open_store(p: Params) -> PreparedStore:
     return store
 
 
-
 def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray | None:
     """The classifier's per-patch keep-mask (N, h, w) for one split, or None when masking is off."""
     if not p.mvt.use_masks:

@@ -60,8 +60,14 @@ def _skip(p: Params) -> bool:
     return p.prepare.bad_rows == "skip"
 
 
-ADAPTERS = {"synthetic": _synthetic, "ferplus": _ferplus, "rafdb": _rafdb,
-            "affectnet7": _affectnet(7), "affectnet8": _affectnet(8), "folder": _folder}
+ADAPTERS = {
+    "synthetic": _synthetic,
+    "ferplus": _ferplus,
+    "rafdb": _rafdb,
+    "affectnet7": _affectnet(7),
+    "affectnet8": _affectnet(8),
+    "folder": _folder,
+}
 SUBSET_LISTS = {"ferplus": "ferplus", "rafdb": "rafdb", "affectnet7": "affectnet", "affectnet8": "affectnet"}
 
 
@@ -78,12 +84,16 @@ def prepare(p: Params) -> None:
     subsets = {}
     if p.prepare.subset_lists is not None:
         test = splits["test"]
-        test.flags, subsets = subset_flags(SUBSET_LISTS[p.dataset], p.prepare.subset_lists, test.sources,
-                                           test.labels, len(classes))
+        test.flags, subsets = subset_flags(
+            SUBSET_LISTS[p.dataset], p.prepare.subset_lists, test.sources, test.labels, len(classes)
+        )
         for name, r in subsets.items():
-            print(f"prepare: subset {name}: {r['matched']} of {r['listed']} listed images in test "
-                  f"(not in test {r['not_in_test']}, duplicates {r['duplicates']}, "
-                  f"label disagrees {r['label_disagrees']})", flush=True)
+            print(
+                f"prepare: subset {name}: {r['matched']} of {r['listed']} listed images in test "
+                f"(not in test {r['not_in_test']}, duplicates {r['duplicates']}, "
+                f"label disagrees {r['label_disagrees']})",
+                flush=True,
+            )
     train = splits["train"]
     rng = np.random.default_rng([p.seed, 0xB0B])  # a stream of its own: noise never shifts the images
     train.labels = inject_label_noise(train.clean_labels, p.prepare.noise_rate, len(classes), rng)

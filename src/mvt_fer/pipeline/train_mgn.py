@@ -31,8 +31,11 @@ def train_mgn(p: Params) -> None:
     D = create_classifier(p.model, store.num_classes, store.image_size)
     distributed.broadcast_from_main(G), distributed.broadcast_from_main(D)
     if distributed.is_main():
-            print(f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
-              f"{len(train_set)} images, device {dev}, {distributed.world_size()} process(es)", flush=True)
+        print(
+            f"train_mgn: view={p.mgn.view} mask_ratio={p.mask_ratio} G {p.mgn.depth} blocks, D {p.model.name}, "
+            f"{len(train_set)} images, device {dev}, {distributed.world_size()} process(es)",
+            flush=True,
+        )
     resume = Resume(CHECKPOINTS / "train_mgn.pt", fingerprint(p, PREPARED))
     history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor, resume))
     if not distributed.is_main():

@@ -14,8 +14,18 @@ from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
 from ..relabel import LabelStore, relabel_quality, started_epoch
-from .paths import (CHECKPOINTS, MASKS, METRICS, MVT_MODEL, PLOTS, PREPARED, RELABEL_LOG, classifier_keep,
-                    fingerprint, open_store)
+from .paths import (
+    CHECKPOINTS,
+    MASKS,
+    METRICS,
+    MVT_MODEL,
+    PLOTS,
+    PREPARED,
+    RELABEL_LOG,
+    classifier_keep,
+    fingerprint,
+    open_store,
+)
 
 
 def train_mvt(p: Params) -> None:
@@ -38,29 +48,35 @@ def train_mvt(p: Params) -> None:
         if split in store.splits
     }
     if distributed.is_main():
-        print(f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) on "
-              f"{len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}, "
-              f"{distributed.world_size()} process(es)", flush=True)
+        print(
+            f"train_mvt: {p.model.name} ({sum(t.numel() for t in model.parameters()) / 1e6:.2f}M params) on "
+            f"{len(train_set)} {'MGN-masked' if p.mvt.use_masks else 'unmasked'} images, device {dev}, "
+            f"{distributed.world_size()} process(es)",
+            flush=True,
+        )
     resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
     history = pd.DataFrame(
-        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel,
-                       resume)
+        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel, resume)
     )
     if not distributed.is_main():
         return
-    save_classifier(MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks,
-                    store.meta["dataset"])
+    save_classifier(
+        MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks, store.meta["dataset"]
+    )
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")
     log = pd.DataFrame(labels.log, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"])
     write_csv(RELABEL_LOG, log)
     plots.threshold_functions(p.relabel, PLOTS / "relabel" / "thresholds.png")
     last = history.iloc[-1]
-    summary = {k: round(float(last[k]), 6) for k in ("lr", "train_loss", "train_acc", "val_acc", "test_acc") if k in last}
+    summary = {
+        k: round(float(last[k]), 6) for k in ("lr", "train_loss", "train_acc", "val_acc", "test_acc") if k in last
+    }
     summary["epochs"] = int(last["epoch"])
     if p.relabel.enabled:
-        summary["relabel"] = ({"count": len(log), "started_epoch": started_epoch(history.to_dict("records"))}
-                              | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy))
+        summary["relabel"] = {
+            "count": len(log),
+            "started_epoch": started_epoch(history.to_dict("records")),
+        } | relabel_quality(labels.log, labels.labels, labels.clean, labels.noisy)
     write_json(METRICS / "train.json", summary)
     resume.clear()
-
