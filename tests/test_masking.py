@@ -7,6 +7,7 @@ from mvt_fer.masking import (
     discriminator_view,
     inference_keep,
     keep_grid,
+    oracle_patch_mask,
     random_patch_mask,
     sample_mask,
     straight_through_top_k,
@@ -90,3 +91,14 @@ def test_sample_mask_is_a_seeded_binary_draw_at_rate_mp():
     b = sample_mask(mp, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
     assert a.mean(0).tolist() == pytest.approx([0.0, 0.2, 0.9, 1.0], abs=0.01)
+
+
+def test_oracle_mask_erases_the_patches_with_the_least_face():
+    # One 4 x 4 image of 2 x 2 patches: face share per patch 1, 0.5, 0.25, 0 (row-major).
+    face = np.zeros((1, 4, 4), np.uint8)
+    face[0, :2, :2] = 1
+    face[0, :2, 2] = 1
+    face[0, 2, 0] = 1
+    assert oracle_patch_mask(face, 2, 0.25).tolist() == [[[0, 0], [0, 1]]]
+    assert oracle_patch_mask(face, 2, 0.5).tolist() == [[[0, 0], [1, 1]]]
+    assert oracle_patch_mask(np.ones((2, 4, 4)), 2, 0.5).tolist() == [[[1, 1], [0, 0]]] * 2  # ties: row-major

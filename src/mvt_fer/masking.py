@@ -56,6 +56,19 @@ def random_patch_mask(
     return (order < k).float()
 
 
+def oracle_patch_mask(face: np.ndarray, patch_size: int, ratio: float) -> np.ndarray:
+    """The best mask of its area for the classifier: 1 on the round(ratio * N) patches of each image that
+    hold the least face (face truth (N, H, W), 1 on face pixels), 0 elsewhere: (N, h, w) float32.
+    Ties go to the earlier patch in row-major order."""
+    n, height, width = face.shape
+    h, w = height // patch_size, width // patch_size
+    share = np.asarray(face, np.float32).reshape(n, h, patch_size, w, patch_size).mean(axis=(2, 4)).reshape(n, -1)
+    k = int(round(ratio * h * w))
+    out = np.zeros_like(share)
+    np.put_along_axis(out, np.argsort(share, axis=1, kind="stable")[:, :k], 1.0, axis=1)
+    return out.reshape(n, h, w)
+
+
 def discriminator_view(
     images: torch.Tensor, mask: torch.Tensor, view: str, patch_size: int, grid: tuple[int, int]
 ) -> torch.Tensor:

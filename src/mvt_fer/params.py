@@ -155,6 +155,12 @@ class MgnParams(Section):
 
 
 class MasksParams(Section):
+    source: Literal["generator", "random", "oracle"] = Field(
+        "generator",
+        description="the masks the classifier gets: G's (the method), or the bounds beside it: random "
+        "(each image its own random patches, same area) or oracle (the patches with the least face, from the "
+        "synthetic face truth)",
+    )
     batch_size: PositiveInt = Field(256, description="batch size when running G over every image")
     samples: PositiveInt = Field(8, description="images in the sample grid (the paper's Fig. 2)")
 

@@ -18,9 +18,41 @@ from conftest import ROOT, merge
 from mvt_fer import metrics as M
 from mvt_fer.data.masks import MaskStore
 from mvt_fer.data.store import PreparedStore, SplitData, write_store
-from mvt_fer.masking import keep_grid, up
+from mvt_fer.masking import keep_grid, oracle_patch_mask, up
 
 pytestmark = pytest.mark.slow
+
+
+def test_mask_bounds_random_and_oracle(tmp_path, tiny_params):
+    # masks.source: random masks of G's area per image, and the oracle's (least face) beside them.
+    params = merge(tiny_params, {"mvt": {"use_masks": True}, "mask_ratio": 0.25})
+    for stage in ("prepare", "train_mgn"):
+        _stage(tmp_path, params, stage)
+    store = PreparedStore(tmp_path / "data" / "prepared")
+    found = {}
+    for source in ("random", "oracle"):
+        _stage(tmp_path, merge(params, {"masks": {"source": source}}), "masks")
+        found[source] = json.loads((tmp_path / "metrics" / "masks.json").read_text())
+        meta = json.loads((tmp_path / "data" / "masks" / "meta.json").read_text())
+        assert found[source]["source"] == meta["source"] == source and found[source]["mask_hardness"] == 1.0
+        assert found[source]["mask_area"] == {"train": 0.25, "val": 0.25, "test": 0.25}  # 4 of 16 patches
+        for split in store.splits:
+            mp = MaskStore(tmp_path / "data" / "masks").mp(split, len(store.rows(split))).astype(np.float32)
+            assert (mp.reshape(len(mp), -1).sum(1) == 4).all()
+            if source == "oracle":
+                assert np.array_equal(mp, oracle_patch_mask(store.face(split), 8, 0.25))
+            else:
+                assert len({row.tobytes() for row in mp}) > len(mp) // 2  # each image its own
+    assert found["oracle"]["off_face_share"] > found["random"]["off_face_share"]
+    assert found["oracle"]["off_face_share"] >= found["oracle"]["off_face_share_random"]
+
+
+def _stage(workspace, params, stage):
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=workspace, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):

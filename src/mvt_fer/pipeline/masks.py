@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .. import metrics as M
 from .. import plots
@@ -11,23 +12,43 @@ from ..data.masks import write_masks
 from ..engine import distributed, runtime
 from ..engine.checkpoint import load_generator
 from ..engine.mgn import generate_masks
+from ..errors import UserError
 from ..io import write_json
-from ..masking import keep_grid, up
+from ..masking import keep_grid, oracle_patch_mask, random_patch_mask, up
 from ..params import Params
 from .paths import MASKS, METRICS, MGN_MODEL, PLOTS, open_store
 
 
+def bound_masks(source: str, store, split: str, index: int, patch_size: int, ratio: float, seed: int) -> np.ndarray:
+    """The masks beside G's, as Mp marking the erased patches (N, h, w): `random`, each image its own
+    round(ratio * N) patches; `oracle`, the patches with the least face (needs the synthetic face truth)."""
+    n, size = len(store.rows(split)), store.image_size
+    if source == "random":
+        rng = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+        grid = size // patch_size
+        return random_patch_mask(n, grid * grid, ratio, rng).numpy().reshape(n, grid, grid)
+    face = store.face(split)
+    if face is None:
+        raise UserError(f"masks.source: oracle needs the face truth, which only dataset synthetic has ({split} here)")
+    return oracle_patch_mask(face, patch_size, ratio)
+
+
 def masks(p: Params) -> None:
-    """Run G once over all splits; record the erased area per split and, where the dataset knows which
-    pixels are face, the share of the erased mass off the face beside a random mask of equal area."""
+    """Run G once over all splits (or, with masks.source random / oracle, make the bounds beside it);
+    record the erased area per split and, where the dataset knows which pixels are face, the share of the
+    erased mass off the face beside a random mask of equal area."""
     runtime.seed_everything(p.seed)
     dev = runtime.device()
     store = open_store(p)
     G, ckpt = load_generator(MGN_MODEL)
     G.to(dev)
     view, ratio, hard = ckpt["meta"]["view"], ckpt["meta"]["mask_ratio"], ckpt["meta"]["hard"]
-    mps = {}
-    for split in store.splits:  # each process masks its share of the split; process 0 joins them in order
+    source, mps = p.masks.source, {}
+    for i, split in enumerate(store.splits):
+        if source != "generator":
+            mps[split] = bound_masks(source, store, split, i, G.patch_size, ratio, p.seed)
+            continue
+        # each process masks its share of the split; process 0 joins them in order
         images = store.images(split)
         mine = generate_masks(
             G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev, desc=f"masks {split}"
@@ -35,13 +56,15 @@ def masks(p: Params) -> None:
         mps[split] = np.concatenate(distributed.gather(mine))
     if not distributed.is_main():
         return
-    write_masks(
-        MASKS, mps, {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size, "grid": list(G.grid)}
-    )
+    if source != "generator":
+        view, hard = "show", True  # Mp is 1 exactly on the erased patches: erase the top round(m N)
+    meta = {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size, "grid": list(G.grid)}
+    write_masks(MASKS, mps, meta | ({"source": source} if source != "generator" else {}))
 
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
     # mean_mp is G's raw output against m; mask_area what the classifier then loses (after top-k with `hard`).
     result = {
+        "source": source,
         "view": view,
         "mask_ratio": ratio,
         "mean_mp": {split: round(float(np.mean(mp, dtype=np.float64)), 6) for split, mp in mps.items()},
@@ -74,7 +97,7 @@ def masks(p: Params) -> None:
         keeps[split][:k],
         G.patch_size,
         PLOTS / "masks" / "samples.png",
-        title=f"{split}: images and MGN-masked inputs ({view})",
+        title=f"{split}: images and {'MGN' if source == 'generator' else source}-masked inputs ({view})",
     )
     plots.mean_mask(
         keeps[split],
