@@ -15,8 +15,9 @@ from mvt_fer.cli import app
 PAPER_PRESETS = ["affectnet7", "affectnet8", "ferplus", "rafdb"]
 
 
-def test_presets_are_the_paper_four_and_the_cpu_run():
-    assert sorted(presets.PRESETS) == sorted(PAPER_PRESETS + ["ferplus-cpu"])
+def test_presets_are_the_paper_four_their_sampled_variants_and_the_cpu_run():
+    expected = PAPER_PRESETS + [f"{name}-sampled" for name in PAPER_PRESETS] + ["ferplus-cpu"]
+    assert sorted(presets.PRESETS) == sorted(expected)
 
 
 @pytest.mark.parametrize("name", PAPER_PRESETS)
@@ -86,3 +87,20 @@ def test_smoke_flags_shrink_every_schedule_to_one_epoch(name, base_params):
         and p.relabel.min_train_acc is None
         and p.model == presets.preset(name, base_params, **{"prepare.root": "/data/x"})[1].model
     )  # the model itself is the preset's
+
+
+@pytest.mark.parametrize("name", ["rafdb", "ferplus", "affectnet7", "affectnet8"])
+def test_paper_presets_run_the_mgn_as_written_and_the_variant_has_its_own_name(name, base_params):
+    written = presets.preset(name, base_params, **{"prepare.root": "x"})[1]
+    sampled = presets.preset(f"{name}-sampled", base_params, **{"prepare.root": "x"})[1]
+    # As written: D sees the soft Mp, G learns through D, the classifier gets x * up(1 - Mp) (no top-k).
+    assert (written.mgn.view, written.mgn.estimator) == ("show", "soft")
+    assert (sampled.mgn.view, sampled.mgn.estimator) == ("show", "sampled")
+    # Nothing else differs between the two.
+    differ = {
+        k
+        for k in presets.PRESETS[name].keys() | presets.PRESETS[f"{name}-sampled"].keys()
+        if presets.PRESETS[name].get(k) != presets.PRESETS[f"{name}-sampled"].get(k)
+    }
+    assert differ == {"mgn.estimator", "mgn.samples"}
+    assert written.relabel.min_train_acc == 0.9

@@ -71,7 +71,11 @@ def ablation_report() -> None:
 
 @app.command("preset")
 def preset_command(
-    name: str = typer.Argument(..., help="rafdb | ferplus | affectnet7 | affectnet8"),
+    name: str = typer.Argument(
+        ...,
+        help="rafdb | ferplus | affectnet7 | affectnet8 (the paper's MGN as written), NAME-sampled (the "
+        "project's variant), ferplus-cpu",
+    ),
     root: str | None = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
     subset_lists: str | None = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
     smoke: bool = typer.Option(

@@ -49,6 +49,9 @@ PAPER = {
 FERPLUS_CPU = {
     "dataset": "ferplus",
     "mask_ratio": 0.2,
+    "mgn.view": "show",  # the project's sampled MGN, as measured
+    "mgn.estimator": "sampled",
+    "mgn.samples": 4,
     "prepare.image_size": 48,
     "prepare.noise_rate": 0.0,
     "prepare.ferplus.valid_as": "val",
@@ -84,29 +87,39 @@ FERPLUS_CPU = {
     "relabel.min_train_acc": None,
 }
 
-PRESETS = {
-    # Table 1: m = 15% for RAF-DB and AffectNet, 20% for FERPlus; Table 2: sigmoid f for RAF-DB,
-    # quadratic for FERPlus; AffectNet: lr 1e-5, oversampling, no relabeling.
-    "rafdb": PAPER | {"dataset": "rafdb", "mask_ratio": 0.15, "relabel.enabled": True, "relabel.fn": "sigmoid"},
-    "ferplus": PAPER | {"dataset": "ferplus", "mask_ratio": 0.2, "relabel.enabled": True, "relabel.fn": "quadratic"},
-    "affectnet7": PAPER
-    | {
+# How the paper's MGN reads G's output (Sec. 3.1-3.2): D sees x * up(Mp) with the soft Mp and G learns through
+# D's gradient; the classifier gets x * up(1 - Mp) ("we need to subtract Mp from 1 to get the patch masks").
+AS_WRITTEN = {"mgn.view": "show", "mgn.estimator": "soft"}
+# The project's variant (README, "Mask generation network"): binary masks drawn from Mp for D, G trained by the
+# score-function estimator, and at inference exactly the round(m N) patches of highest Mp erased.
+SAMPLED = {"mgn.view": "show", "mgn.estimator": "sampled", "mgn.samples": 4}
+
+# Table 1: m = 15% for RAF-DB and AffectNet, 20% for FERPlus; Table 2: sigmoid f for RAF-DB, quadratic for
+# FERPlus; AffectNet: lr 1e-5, oversampling, no relabeling.
+DATASETS = {
+    "rafdb": {"dataset": "rafdb", "mask_ratio": 0.15, "relabel.enabled": True, "relabel.fn": "sigmoid"},
+    "ferplus": {"dataset": "ferplus", "mask_ratio": 0.2, "relabel.enabled": True, "relabel.fn": "quadratic"},
+    "affectnet7": {
         "dataset": "affectnet7",
         "mask_ratio": 0.15,
         "mvt.lr": 1e-5,
         "mvt.sampler": "balanced",
         "relabel.enabled": False,
     },
-    "affectnet8": PAPER
-    | {
+    "affectnet8": {
         "dataset": "affectnet8",
         "mask_ratio": 0.15,
         "mvt.lr": 1e-5,
         "mvt.sampler": "balanced",
         "relabel.enabled": False,
     },
-    "ferplus-cpu": FERPLUS_CPU,
 }
+
+PRESETS = (
+    {name: PAPER | AS_WRITTEN | flags for name, flags in DATASETS.items()}
+    | {f"{name}-sampled": PAPER | SAMPLED | flags for name, flags in DATASETS.items()}
+    | {"ferplus-cpu": FERPLUS_CPU}
+)
 
 
 # `--smoke`: every stage of a preset once, one epoch each, with relabeling on in that epoch, so a preset's
