@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
+
+from mvt_fer.params import read_yaml
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -42,7 +43,7 @@ def merge(base: dict, over: dict) -> dict:
 
 @pytest.fixture
 def base_params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    return read_yaml(ROOT / "params.yaml")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import yaml
 
 from conftest import ROOT
 from mvt_fer import metrics as M
+from mvt_fer.params import read_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +138,7 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
 
 def test_bad_params_stop_dvc_repro_with_one_line(repo):
     work, env = repo
-    params = yaml.safe_load((work / "params.yaml").read_text())
+    params = read_yaml(work / "params.yaml")
     params["mvt"]["epochz"] = 3
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     proc = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True, text=True)

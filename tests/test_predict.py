@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from conftest import ROOT, SHARED_DATA, TINY, merge, needs_shared_data
 from mvt_fer.cli import app
 from mvt_fer.data.store import PreparedStore
+from mvt_fer.params import read_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory):
     """A workspace after prepare -> train_mgn -> masks -> train_mvt (masks on) -> evaluate."""
     ws = tmp_path_factory.mktemp("ws")
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = merge(read_yaml(ROOT / "params.yaml"), TINY)
     params = merge(params, {"mvt": {"use_masks": True}, "evaluate": {"bootstrap": 0}})
     (ws / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "train_mgn", "masks", "train_mvt", "evaluate"):
