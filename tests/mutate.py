@@ -78,14 +78,14 @@ MUTATIONS = (
         "the loop trains on the original labels instead of the store's",
         (
             (
-                "engine/train.py",
-                "    history, first_epoch = [], 0\n",
-                "    history, first_epoch = [], 0\n    original = labels.labels.copy()\n",
+                "relabel.py",
+                "        self.noisy = self.labels != self.clean",
+                "        self.original = self.labels.copy()\n        self.noisy = self.labels != self.clean",
             ),
             (
                 "engine/train.py",
                 "targets = torch.from_numpy(labels.labels[index.cpu().numpy()])",
-                "targets = torch.from_numpy(original[index.cpu().numpy()])",
+                "targets = torch.from_numpy(labels.original[index.cpu().numpy()])",
             ),
         ),
         ("tests/engine/test_relabel_loop.py",),

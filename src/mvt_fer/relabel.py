@@ -89,11 +89,11 @@ class LabelStore:
         self.labels[index[changed]] = new[changed]
         return len(changed)
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         """What a resumed run needs: the current labels and the change log."""
         return {"labels": torch.from_numpy(self.labels.copy()), "log": list(self.log)}
 
-    def restore(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
         self.labels = state["labels"].numpy().astype(np.int64)
         self.log = list(state["log"])
 

@@ -3,8 +3,6 @@ and running the frozen G over a dataset."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,8 +24,8 @@ from ..params import MgnParams
 from . import distributed
 from .checkpoint import Resume
 from .evaluate import inference_batches, make_loader
+from .loop import run_epochs, update, warmup_exp_decay
 from .runtime import adamw, autocast, loader_workers, to_device
-from .train import epoch_seed, update, warmup_exp_decay
 
 
 @torch.inference_mode()
@@ -175,6 +173,65 @@ def generator_step(
     return loss_g.item()
 
 
+def train_one_epoch(
+    G: MaskGenerator,
+    D: MaskedClassifier,
+    loader,
+    labels: torch.Tensor,
+    optimizers: tuple,
+    p: MgnParams,
+    mask_ratio: float,
+    dev: torch.device,
+    masks_rng: torch.Generator,
+    epoch: int,
+) -> dict:
+    """One pass over `loader`: a D step per batch (Eq. 1; in warm-up the full image stands in for G's view)
+    and, after warm-up, a G step every `p.d_steps_per_g_step` batches (Eq. 2). Returns the epoch's phase,
+    mean losses, mean Mp and D's training accuracy per view, summed over processes."""
+    opt_d, opt_g, sched_d, sched_g = optimizers
+    warmup = epoch < p.d_warmup_epochs
+    sums = {"loss_d": 0.0, "loss_g": 0.0, "mean_mp": 0.0}
+    d_hits = {"full": 0, "random": 0, "generated": 0}
+    seen, g_steps = 0, 0
+    bar = tqdm(
+        loader,
+        desc=f"train_mgn epoch {epoch + 1} ({'D warm-up' if warmup else 'adversarial'})",
+        leave=False,
+        disable=None,
+    )
+    for step, batch in enumerate(bar):
+        images, _, index = to_device(batch, dev)
+        y = labels[index].to(dev)
+        r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
+        loss_d, logits_first, logits_random, mp = discriminator_step(
+            G, D, opt_d, sched_d, images, y, r, p, mask_ratio, masks_rng, warmup
+        )
+        sums["loss_d"] += loss_d.item() * len(y)
+        if logits_random is not None:
+            d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
+        if warmup:
+            d_hits["full"] += (logits_first.argmax(-1) == y).sum().item()
+        else:
+            d_hits["generated"] += (logits_first.argmax(-1) == y).sum().item()
+            sums["mean_mp"] += mp.float().mean().item() * len(y)
+        if not warmup and step % p.d_steps_per_g_step == 0:
+            sums["loss_g"] += generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng)
+            g_steps += 1
+        seen += len(y)
+        bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")
+    totals = distributed.sum_over_processes(sums | {f"hits_{k}": v for k, v in d_hits.items()} | {"seen": seen})
+    seen, nan = totals["seen"], float("nan")  # g_steps is the same on every process
+    return {
+        "phase": "warmup" if warmup else "adversarial",
+        "loss_d": totals["loss_d"] / seen,
+        "loss_g": totals["loss_g"] / (g_steps * distributed.world_size()) if g_steps else nan,
+        "mean_mp": totals["mean_mp"] / seen if not warmup else nan,
+        "train_d_acc_full": totals["hits_full"] / seen if warmup else nan,
+        "train_d_acc_random": totals["hits_random"] / seen if not warmup or p.d_warmup_random else nan,
+        "train_d_acc_generated": totals["hits_generated"] / seen if not warmup else nan,
+    }
+
+
 def fit_mgn(
     G: MaskGenerator,
     D: MaskedClassifier,
@@ -214,91 +271,18 @@ def fit_mgn(
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, warmup_exp_decay(len(loader), 1, p.lr_gamma))
     g_steps_per_epoch = -(-len(loader) // p.d_steps_per_g_step)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, warmup_exp_decay(g_steps_per_epoch, 1, p.lr_gamma))
-    view = p.view
-    history, first_epoch = [], 0
-    state = resume.load() if resume is not None else None
-    if state is not None:
-        for obj, key in (
-            (G, "G"),
-            (D, "D"),
-            (opt_d, "opt_d"),
-            (opt_g, "opt_g"),
-            (sched_d, "sched_d"),
-            (sched_g, "sched_g"),
-        ):
-            obj.load_state_dict(state[key])
-        history, first_epoch = list(state["history"]), state["epoch"]
-    for epoch in range(first_epoch, p.d_warmup_epochs + p.epochs):
-        start = time.perf_counter()
-        warmup = epoch < p.d_warmup_epochs
-        seed_e = epoch_seed(seed, epoch) + distributed.rank()  # own augmentation and masks per process
-        if shards is not None:
-            shards.set_epoch(epoch)
-        generator.manual_seed(seed_e)
-        train_set.set_seed(seed_e)
-        torch.manual_seed(seed_e)
-        masks_rng = torch.Generator().manual_seed(seed_e)
-        sums = {"loss_d": 0.0, "loss_g": 0.0, "mean_mp": 0.0}
-        d_hits = {"full": 0, "random": 0, "generated": 0}
-        seen, g_steps = 0, 0
-        phase = "D warm-up" if warmup else "adversarial"
-        bar = tqdm(loader, desc=f"train_mgn epoch {epoch + 1} ({phase})", leave=False, disable=None)
-        for step, batch in enumerate(bar):
-            images, _, index = to_device(batch, dev)
-            y = labels[index].to(dev)
-            r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
 
-            loss_d, logits_first, logits_random, mp = discriminator_step(
-                G, D, opt_d, sched_d, images, y, r, p, mask_ratio, masks_rng, warmup
-            )
-            sums["loss_d"] += loss_d.item() * len(y)
-            if logits_random is not None:
-                d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
-            if warmup:
-                d_hits["full"] += (logits_first.argmax(-1) == y).sum().item()
-            else:
-                d_hits["generated"] += (logits_first.argmax(-1) == y).sum().item()
-                sums["mean_mp"] += mp.float().mean().item() * len(y)
-
-            # G step (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout.
-            if not warmup and step % p.d_steps_per_g_step == 0:
-                loss_g = generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng)
-                sums["loss_g"] += loss_g
-                g_steps += 1
-            seen += len(y)
-            bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")
-        totals = distributed.sum_over_processes(sums | {f"hits_{k}": v for k, v in d_hits.items()} | {"seen": seen})
-        sums = {k: totals[k] for k in sums}
-        d_hits = {k: totals[f"hits_{k}"] for k in d_hits}
-        seen = totals["seen"]  # g_steps is the same on every process
-        record = {
-            "epoch": epoch + 1,
-            "phase": "warmup" if warmup else "adversarial",
-            "loss_d": sums["loss_d"] / seen,
-            "loss_g": sums["loss_g"] / (g_steps * distributed.world_size()) if g_steps else float("nan"),
-            "mean_mp": sums["mean_mp"] / seen if not warmup else float("nan"),
-            "train_d_acc_full": d_hits["full"] / seen if warmup else float("nan"),
-            "train_d_acc_random": d_hits["random"] / seen if not warmup or p.d_warmup_random else float("nan"),
-            "train_d_acc_generated": d_hits["generated"] / seen if not warmup else float("nan"),
-        }
+    def one_epoch(epoch: int, seed_e: int, history: list[dict]) -> dict:
+        masks_rng = torch.Generator().manual_seed(seed_e)  # R, and G's draws: each process its own
+        stats = train_one_epoch(
+            G, D, loader, labels, (opt_d, opt_g, sched_d, sched_g), p, mask_ratio, dev, masks_rng, epoch
+        )
+        record = {"epoch": epoch + 1} | stats
         if monitor is not None and distributed.is_main():
-            scores = score_views(G, D, *monitor, view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
+            scores = score_views(G, D, *monitor, p.view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
             record |= {f"val_{k}": v for k, v in scores.items()}
-        history.append(record)
-        if resume is not None:
-            resume.save(
-                {
-                    "epoch": epoch + 1,
-                    "G": G.state_dict(),
-                    "D": D.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "sched_d": sched_d.state_dict(),
-                    "sched_g": sched_g.state_dict(),
-                    "history": history,
-                }
-            )
-        if distributed.is_main():
-            summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-            print(f"train_mgn {summary} ({time.perf_counter() - start:.1f}s)", flush=True)
-    return history
+        return record
+
+    state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "sched_d": sched_d, "sched_g": sched_g}
+    epochs = p.d_warmup_epochs + p.epochs
+    return run_epochs("train_mgn", epochs, seed, train_set, generator, shards, resume, state, one_epoch)

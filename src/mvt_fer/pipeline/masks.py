@@ -33,6 +33,35 @@ def bound_masks(source: str, store, split: str, index: int, patch_size: int, rat
     return oracle_patch_mask(face, patch_size, ratio)
 
 
+def mask_metrics(mps: dict, keeps: dict, split: str, face: np.ndarray | None, patch_size: int, seed: int) -> dict:
+    """masks.json's figures: G's raw output (`mean_mp` per split, `mask_hardness`), what the classifier loses
+    (`mask_area` per split, after top-k where the masks are read hard), how much masks differ from image to
+    image, and with face truth the share of the erased area off the face beside random and fixed masks."""
+    result = {
+        "mean_mp": {s: round(float(np.mean(mp, dtype=np.float64)), 6) for s, mp in mps.items()},
+        "mask_area": {s: round(float(1 - keep.mean()), 6) for s, keep in keeps.items()},
+    }
+    erased = 1 - keeps[split]
+    # Degenerate generators show here: uniform dimming has hardness (of the raw Mp) near 0, one mask for
+    # all images has specificity 0 (DESIGN, "Mask semantics").
+    result |= {
+        "quality_split": split,
+        "mask_hardness": round(M.mask_hardness(mps[split]), 6),
+        "mask_specificity": round(M.mask_specificity(erased, seed), 6),
+    }
+    if face is not None:
+        # The random baseline: each image's own patch values in a random order (same area, random place).
+        shuffled = np.random.default_rng(seed).permuted(erased.reshape(len(erased), -1), axis=1)
+        result["off_face_share"] = round(M.off_face_share(up(erased, patch_size), face), 6)
+        result["off_face_share_random"] = round(
+            M.off_face_share(up(shuffled.reshape(erased.shape), patch_size), face), 6
+        )
+        # And the best an image-independent mask of the same area does: the mean mask on every image.
+        fixed = np.broadcast_to(erased.mean(0), erased.shape)
+        result["off_face_share_mean_mask"] = round(M.off_face_share(up(fixed, patch_size), face), 6)
+    return result
+
+
 def masks(p: Params) -> None:
     """Run G once over all splits (or, with masks.source random / oracle, make the bounds beside it);
     record the erased area per split and, where the dataset knows which pixels are face, the share of the
@@ -62,34 +91,10 @@ def masks(p: Params) -> None:
     write_masks(MASKS, mps, meta | ({"source": source} if source != "generator" else {}))
 
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
-    # mean_mp is G's raw output against m; mask_area what the classifier then loses (after top-k with `hard`).
-    result = {
-        "source": source,
-        "view": view,
-        "mask_ratio": ratio,
-        "mean_mp": {split: round(float(np.mean(mp, dtype=np.float64)), 6) for split, mp in mps.items()},
-        "mask_area": {split: round(float(1 - keep.mean()), 6) for split, keep in keeps.items()},
-    }
     split = "test" if "test" in store.splits else store.splits[-1]
-    erased = 1 - keeps[split]
-    # Degenerate generators show here: uniform dimming has hardness (of the raw Mp) near 0, one mask for
-    # all images has specificity 0 (DESIGN, "Mask semantics").
-    result |= {
-        "quality_split": split,
-        "mask_hardness": round(M.mask_hardness(mps[split]), 6),
-        "mask_specificity": round(M.mask_specificity(erased, p.seed), 6),
-    }
-    face = store.face(split)
-    if face is not None:
-        # The random baseline: each image's own patch values in a random order (same area, random place).
-        shuffled = np.random.default_rng(p.seed).permuted(erased.reshape(len(erased), -1), axis=1)
-        result["off_face_share"] = round(M.off_face_share(up(erased, G.patch_size), face), 6)
-        result["off_face_share_random"] = round(
-            M.off_face_share(up(shuffled.reshape(erased.shape), G.patch_size), face), 6
-        )
-        # And the best an image-independent mask of the same area does: the mean mask on every image.
-        fixed = np.broadcast_to(erased.mean(0), erased.shape)
-        result["off_face_share_mean_mask"] = round(M.off_face_share(up(fixed, G.patch_size), face), 6)
+    result = {"source": source, "view": view, "mask_ratio": ratio} | mask_metrics(
+        mps, keeps, split, store.face(split), G.patch_size, p.seed
+    )
     write_json(METRICS / "masks.json", result)
     k = min(p.masks.samples, len(keeps[split]))
     plots.mask_grid(
