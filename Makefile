@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast lint mutate bench lock
+.PHONY: setup repro test test-fast lint mutate bench lock plots-template
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test-fast: setup
 # Named bugs patched into a copy of the package, each of which the fast tests must catch (tests/mutate.py).
 mutate: setup
 	python tests/mutate.py
+
+# .dvc/offline_plots.html (committed): DVC's plots page with its chart libraries inlined, from the npm registry.
+plots-template: setup
+	python -m mvt_fer.offline_plots
 
 # Throughput ratios against bare baselines measured in the same run (ends with one JSON object).
 bench: setup
