@@ -84,3 +84,18 @@ def test_augmentation_depends_on_seed_and_row_only():
     assert all(torch.equal(x, y) for x, y in zip(forward, backward))
     ds.set_seed(6)
     assert not all(torch.equal(ds[i]["image"], x) for i, x in enumerate(forward))
+
+
+def test_random_erasing_and_colour_jitter_touch_the_image_only():
+    # Erasing on every image, jitter on every image, no geometry: the keep-mask must come out as it went in,
+    # while the image itself changes.
+    patch_masks = np.ones((4, 2, 2), np.float32)
+    patch_masks[:, 0, 1] = 0
+    aug = AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.4, color_jitter_p=1.0, random_erasing=1.0)
+    ds = ImageDataset(_images(), train_transform(aug), patch_masks, patch_size=8)
+    for seed in range(3):
+        ds.set_seed(seed)
+        for i in range(4):
+            item = ds[i]
+            assert np.array_equal(item["keep"].numpy(), up(patch_masks[i], 8))
+            assert not torch.equal(item["image"], torch.from_numpy(_images()[i]).permute(2, 0, 1))

@@ -7,7 +7,7 @@ from mvt_fer.data.masks import MaskStore, write_masks
 from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generate_masks, generator_step
 from mvt_fer.engine.runtime import adamw, seed_everything
 from mvt_fer.errors import UserError
-from mvt_fer.masking import random_patch_mask
+from mvt_fer.masking import keep_grid, random_patch_mask
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams
 
@@ -75,6 +75,26 @@ def test_fit_mgn_updates_both_networks_and_is_seeded(view):
     assert {"val_d_acc_full", "val_d_acc_random", "val_d_acc_generated", "val_mean_mp"} <= set(h1[1])
     assert torch.equal(G1.head.weight, G2.head.weight)
     assert str(h1) == str(h2)
+
+
+def test_g_learns_to_keep_the_region_that_carries_the_class():
+    # The class lives in the top-left patch alone (one colour channel lit per class), the other three are
+    # noise. D learns to read it; G, rewarded for views that leave D undecided (Eq. 2), must learn to show
+    # D the noise, so the mask read at inference (erase the top-Mp patch, m = 1/4) spares the class patch.
+    # A random mask of that area erases it in 1/4 of the images.
+    rng = np.random.default_rng(0)
+    labels = torch.as_tensor(np.arange(96) % 3)
+    images = rng.integers(0, 80, (96, 16, 16, 3), dtype=np.uint8)
+    for i, c in enumerate(labels.tolist()):
+        images[i, :8, :8, c] = 230
+    seed_everything(0)
+    G, D = create_generator(MODEL, 1, 16), create_classifier(MODEL, 3, 16)
+    p = MgnParams(depth=1, d_warmup_epochs=6, epochs=20, batch_size=16, lr_d=2e-3, lr_g=3e-3, augment=STILL)
+    fit_mgn(G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"))
+    mp = generate_masks(G, ImageDataset(images), 64, torch.device("cpu")).astype(np.float32)
+    erased = 1 - keep_grid(mp, "show", 0.25, hard=True)
+    assert erased[:, 0, 0].mean() <= 0.05  # random: 0.25
+    assert mp[:, 0, 0].mean() < 0.5 * mp.reshape(96, 4)[:, 1:].mean()
 
 
 def test_generate_masks_is_a_float16_grid_in_dataset_order():
