@@ -47,6 +47,29 @@ def test_mask_bounds_random_and_oracle(tmp_path, tiny_params):
     assert found["oracle"]["off_face_share"] >= found["oracle"]["off_face_share_random"]
 
 
+@pytest.mark.parametrize("estimator", ["soft", "straight_through"])
+def test_soft_and_straight_through_masks_reach_the_classifier(tmp_path, tiny_params, estimator):
+    # soft: the classifier gets x * up(1 - Mp) (the paper's complement, no top-k); straight-through: the
+    # top round(m N) patches of Mp erased, as with the sampled default.
+    params = merge(
+        tiny_params, {"mvt": {"use_masks": True, "epochs": 1}, "mask_ratio": 0.25, "mgn": {"estimator": estimator}}
+    )
+    for stage in ("prepare", "train_mgn", "masks", "train_mvt"):
+        _stage(tmp_path, params, stage)
+    meta = json.loads((tmp_path / "data" / "masks" / "meta.json").read_text())
+    masks = json.loads((tmp_path / "metrics" / "masks.json").read_text())
+    assert meta["hard"] is (estimator == "straight_through")
+    store = PreparedStore(tmp_path / "data" / "prepared")
+    mp = MaskStore(tmp_path / "data" / "masks").mp("test", 42).astype(np.float32)
+    keep = keep_grid(mp, meta["view"], meta["mask_ratio"], meta["hard"])
+    if estimator == "soft":
+        assert np.allclose(keep, 1 - mp) and masks["mask_area"]["test"] == pytest.approx(mp.mean(), abs=1e-5)
+    else:
+        assert set(np.unique(keep)) <= {0.0, 1.0} and masks["mask_area"]["test"] == 0.25
+    assert json.loads((tmp_path / "metrics" / "train.json").read_text())["epochs"] == 1
+    assert len(store.rows("test")) == 42
+
+
 def _stage(workspace, params, stage):
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     proc = subprocess.run(
