@@ -16,6 +16,8 @@ import yaml
 
 from conftest import ROOT
 from mvt_fer import metrics as M
+from mvt_fer.data.store import PreparedStore
+from mvt_fer.masking import keep_grid, up
 from mvt_fer.params import read_yaml
 
 pytestmark = pytest.mark.slow
@@ -88,10 +90,14 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
         assert (work / out).is_file(), out
     masks = json.loads((work / "metrics" / "masks.json").read_text())
     assert set(masks["mask_area"]) == {"train", "val", "test"}
-    assert 0 <= masks["off_face_share"] <= 1 and 0 <= masks["off_face_share_random"] <= 1
-    assert masks["mask_specificity"] >= 0
-    # The Mp figures are G's raw output as stored, not the keep-masks derived from it.
+    # Every figure recomputed from what the stages stored: G's raw Mp, read as the classifier reads it,
+    # against the synthetic face truth; the Mp figures on the raw output, not on the keep-masks.
     mp = np.load(work / "data" / "masks" / "test.npy")
+    meta = json.loads((work / "data" / "masks" / "meta.json").read_text())
+    erased = 1 - keep_grid(mp, meta["view"], meta["mask_ratio"], meta["hard"])
+    face = PreparedStore(work / "data" / "prepared").face("test")
+    assert masks["off_face_share"] == pytest.approx(M.off_face_share(up(erased, meta["patch_size"]), face), abs=1e-6)
+    assert masks["mask_specificity"] == pytest.approx(M.mask_specificity(erased, 0), abs=1e-6)
     assert masks["mask_hardness"] == pytest.approx(M.mask_hardness(mp), abs=1e-6)
     assert masks["mean_mp"]["test"] == pytest.approx(float(mp.astype(np.float64).mean()), abs=1e-6)
 
