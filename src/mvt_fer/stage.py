@@ -38,6 +38,9 @@ def stage_command(fn: StageFn | str) -> Callable[..., None]:
     only when the command runs), and reports bad input in one line."""
     name = fn if isinstance(fn, str) else fn.__name__
 
+    def stage() -> StageFn:
+        return getattr(importlib.import_module(f"{__package__}.pipeline.{name}"), name) if isinstance(fn, str) else fn
+
     def command(params: Path = PARAMS_OPTION, debug: bool = DEBUG_OPTION) -> None:
         from .engine import distributed
         from .params import load_params
@@ -46,8 +49,7 @@ def stage_command(fn: StageFn | str) -> Callable[..., None]:
             p = load_params(params)
             distributed.setup()
             if distributed.is_main() or name in DISTRIBUTED:
-                module = importlib.import_module(f"{__package__}.pipeline.{name}") if isinstance(fn, str) else None
-                (getattr(module, name) if module else fn)(p)
+                stage()(p)
         except UserError as err:
             if debug:
                 raise

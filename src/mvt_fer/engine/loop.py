@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from . import distributed
 from .checkpoint import Resume
+from .evaluate import make_loader
+from .runtime import loader_workers
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -39,6 +41,33 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, 
     distributed.average_gradients(model)
     optimizer.step()
     scheduler.step()
+
+
+def train_loader(
+    train_set: Dataset,
+    batch_size: int,
+    batch_key: str,
+    num_workers: int | None,
+    dev: torch.device,
+    seed: int,
+    sampler: Callable[[torch.Generator], Sampler | None] | None = None,
+) -> tuple[DataLoader, torch.Generator, DistributedSampler | None]:
+    """The shuffled training loader, the generator `run_epochs` reseeds for it, and under torchrun the
+    sampler that shares one permutation between the processes (else None; then `sampler(generator)`, if
+    given, draws the order). `batch_size` is the global batch, `batch_key` its params key for errors."""
+    generator = torch.Generator()
+    shards = distributed.epoch_sampler(train_set, seed)
+    loader = make_loader(
+        train_set,
+        distributed.per_process_batch(batch_size, batch_key),
+        dev,
+        shuffle=True,
+        num_workers=loader_workers(num_workers),
+        generator=generator,
+        drop_last=len(train_set) > batch_size,
+        sampler=shards or (sampler(generator) if sampler is not None else None),
+    )
+    return loader, generator, shards
 
 
 def run_epochs(

@@ -23,9 +23,9 @@ from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from . import distributed
 from .checkpoint import Resume
-from .evaluate import inference_batches, make_loader
-from .loop import run_epochs, update, warmup_exp_decay
-from .runtime import adamw, autocast, loader_workers, to_device
+from .evaluate import inference_batches
+from .loop import run_epochs, train_loader, update, warmup_exp_decay
+from .runtime import adamw, autocast, to_device
 
 
 @torch.inference_mode()
@@ -252,18 +252,7 @@ def fit_mgn(
     the random stream does not depend on the warm-up mode. Returns one record per epoch.
     """
     G.to(dev), D.to(dev)
-    generator = torch.Generator()
-    shards = distributed.epoch_sampler(train_set, seed)
-    loader = make_loader(
-        train_set,
-        distributed.per_process_batch(p.batch_size, "mgn.batch_size"),
-        dev,
-        shuffle=True,
-        num_workers=loader_workers(p.num_workers),
-        generator=generator,
-        drop_last=len(train_set) > p.batch_size,
-        sampler=shards,
-    )
+    loader, generator, shards = train_loader(train_set, p.batch_size, "mgn.batch_size", p.num_workers, dev, seed)
     opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
     opt_g = adamw(G, p.lr_g, p.weight_decay, dev)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with

@@ -16,9 +16,9 @@ from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_active, relabel_decisions
 from . import distributed
 from .checkpoint import Resume
-from .evaluate import make_loader, predict
-from .loop import run_epochs, update, warmup_exp_decay
-from .runtime import adamw, autocast, loader_workers, to_device
+from .evaluate import predict
+from .loop import run_epochs, train_loader, update, warmup_exp_decay
+from .runtime import adamw, autocast, to_device
 
 
 def classifier_step(
@@ -102,19 +102,16 @@ def fit_classifier(
     After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels)). With
     `resume`, every epoch is checkpointed and a matching checkpoint continued. Returns one record per epoch."""
     model.to(dev)
-    generator = torch.Generator()
-    shards = distributed.epoch_sampler(train_set, seed)
-    if shards is not None and p.sampler != "uniform":
+    if distributed.world_size() > 1 and p.sampler != "uniform":
         raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
-    loader = make_loader(
+    loader, generator, shards = train_loader(
         train_set,
-        distributed.per_process_batch(p.batch_size, "mvt.batch_size"),
+        p.batch_size,
+        "mvt.batch_size",
+        p.num_workers,
         dev,
-        shuffle=True,
-        num_workers=loader_workers(p.num_workers),
-        generator=generator,
-        drop_last=len(train_set) > p.batch_size,
-        sampler=shards or train_sampler(labels.labels, p.sampler, generator),
+        seed,
+        lambda g: train_sampler(labels.labels, p.sampler, g),
     )
     optimizer = adamw(model, p.lr, p.weight_decay, dev)
     # torch.compile wraps the module the steps call; `model` itself (what is saved) stays as it is.

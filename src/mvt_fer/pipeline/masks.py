@@ -72,23 +72,32 @@ def masks(p: Params) -> None:
     G, ckpt = load_generator(MGN_MODEL)
     G.to(dev)
     view, ratio, hard = ckpt["meta"]["view"], ckpt["meta"]["mask_ratio"], ckpt["meta"]["hard"]
-    source, mps = p.masks.source, {}
-    for i, split in enumerate(store.splits):
-        if source != "generator":
-            mps[split] = bound_masks(source, store, split, i, G.patch_size, ratio, p.seed)
-            continue
-        # each process masks its share of the split; process 0 joins them in order
-        images = store.images(split)
-        mine = generate_masks(
-            G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev, desc=f"masks {split}"
-        )
-        mps[split] = np.concatenate(distributed.gather(mine))
+    source = p.masks.source
+    if source == "generator":
+        mps = {}
+        for split in store.splits:  # each process masks its share of the split; process 0 joins them in order
+            images = store.images(split)
+            mine = generate_masks(
+                G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev, desc=f"masks {split}"
+            )
+            mps[split] = np.concatenate(distributed.gather(mine))
+    else:  # Mp is 1 exactly on the erased patches: read as `show`, the top round(m N) erased
+        mps = {
+            split: bound_masks(source, store, split, i, G.patch_size, ratio, p.seed)
+            for i, split in enumerate(store.splits)
+        }
+        view, hard = "show", True
     if not distributed.is_main():
         return
-    if source != "generator":
-        view, hard = "show", True  # Mp is 1 exactly on the erased patches: erase the top round(m N)
-    meta = {"view": view, "mask_ratio": ratio, "hard": hard, "patch_size": G.patch_size, "grid": list(G.grid)}
-    write_masks(MASKS, mps, meta | ({"source": source} if source != "generator" else {}))
+    meta = {
+        "source": source,
+        "view": view,
+        "mask_ratio": ratio,
+        "hard": hard,
+        "patch_size": G.patch_size,
+        "grid": list(G.grid),
+    }
+    write_masks(MASKS, mps, meta)
 
     keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
     split = "test" if "test" in store.splits else store.splits[-1]
