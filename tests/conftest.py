@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mvt_fer import presets
 from mvt_fer.params import read_yaml
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -23,22 +24,10 @@ def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(skip, reason=f"no {', '.join(missing)} in ../shared/data")
 
 
-# Overrides on top of the project's params.yaml: tiny model, few images, one or two epochs.
-TINY = {
-    "prepare": {"image_size": 32, "synthetic": {"n_train": 84, "n_val": 14, "n_test": 42}},
-    "model": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2},
-    "mgn": {"depth": 1, "d_warmup_epochs": 1, "epochs": 1, "batch_size": 16},
-    "masks": {"samples": 4},
-    "mvt": {"epochs": 2, "batch_size": 16, "warmup_epochs": 1},
-    "evaluate": {"batch_size": 64},
-}
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
+# Overrides on top of the project's params.yaml (src/mvt_fer/configs/_tiny.yaml): tiny model, few images, one
+# or two epochs.
+TINY = presets.load("_tiny")
+merge = presets.merge
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import yaml
 from conftest import ROOT, merge
 from mvt_fer.errors import UserError
 from mvt_fer.params import Params, load_params, parse_params
+from mvt_fer.presets import flatten
 
 
 def test_project_params_validate():
@@ -77,3 +78,9 @@ def test_floats_as_dvc_writes_them_are_floats(tmp_path, base_params):
     assert "lr: 1e-05" in text
     (tmp_path / "params.yaml").write_text(text)
     assert load_params(tmp_path / "params.yaml").mvt.lr == 1e-5
+
+
+def test_the_schema_defaults_are_params_yaml(base_params):
+    """One source of truth for the demo: params.py's defaults equal params.yaml, which sets every key."""
+    assert flatten(base_params).keys() == flatten(Params().model_dump()).keys()
+    assert parse_params(base_params) == Params()

@@ -104,3 +104,43 @@ def test_paper_presets_run_the_mgn_as_written_and_the_variant_has_its_own_name(n
     }
     assert differ == {"mgn.estimator", "mgn.samples"}
     assert written.relabel.min_train_acc == 0.9
+
+
+@pytest.mark.parametrize("path", sorted(presets.CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_file_is_valid_params_on_top_of_params_yaml(path, base_params):
+    """Presets and pieces alike (the ablation's light config, the tests' tiny one, --smoke) validate against
+    params.py: a key or type the schema does not know fails here, naming the file."""
+    flags = presets.overrides(path.stem)
+    assert flags and "extends" not in flags
+    presets.parse_params(presets.set_dotted(base_params, flags | {"prepare.root": "x"}), source=path.name)
+
+
+def test_extends_applies_the_parents_first_in_order(tmp_path, monkeypatch):
+    (tmp_path / "_a.yaml").write_text("mvt:\n  lr: 0.1\n  epochs: 3\n")
+    (tmp_path / "_b.yaml").write_text("mvt:\n  lr: 0.2\n")
+    (tmp_path / "c.yaml").write_text("extends: [_a, _b]\nmvt:\n  epochs: 5\nseed: 1\n")
+    monkeypatch.setattr(presets, "CONFIGS", tmp_path)
+    assert presets.overrides("c") == {"mvt.lr": 0.2, "mvt.epochs": 5, "seed": 1}
+    assert presets.names() == ["c"]
+
+
+def test_a_bad_key_in_a_config_file_is_a_one_line_error_naming_it(tmp_path, monkeypatch, base_params):
+    (tmp_path / "mine.yaml").write_text("mvt:\n  epoch: 3\n")
+    (tmp_path / "orphan.yaml").write_text("extends: [nowhere]\n")
+    monkeypatch.setattr(presets, "CONFIGS", tmp_path)
+    with pytest.raises(presets.UserError, match=r"mine.yaml\): mvt.epoch: unknown key"):
+        presets.preset("mine", base_params)
+    with pytest.raises(presets.UserError, match="no preset 'nowhere'"):
+        presets.overrides("orphan")
+
+
+def test_a_users_own_yaml_file_extends_a_preset(tmp_path, base_params):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: [rafdb]\nmvt:\n  lr: 3.0e-5\n")
+    result = CliRunner().invoke(app, ["preset", str(mine), "--root", "/data/raf"])
+    assert result.exit_code == 0, result.output
+    pairs = dict(w.split("=", 1) for w in shlex.split(result.output) if w != "-S")
+    assert {k: yaml.safe_load(v) for k, v in pairs.items()} == presets.PRESETS["rafdb"] | {
+        "mvt.lr": 3e-5,
+        "prepare.root": "/data/raf",
+    }

@@ -23,41 +23,13 @@ import pandas as pd
 
 from .errors import UserError
 from .io import atomic_path, write_csv
-from .presets import as_flags
+from .presets import as_flags, overrides
 
 RESULTS = Path("results/ablation")
 
-# The lighter configuration shared by every experiment (the demo's params.yaml otherwise), and why.
-LIGHT = {
-    # Class prototypes overlap less than in the demo set: a from-scratch ViT reaches ~0.85 on it in 16
-    # epochs (0.66 on the demo set in 20). Relabeling presupposes a classifier that is mostly right; the
-    # paper's pretrained DeiT-S is at 88-92%. Measured at the first relabel epoch with a 0.74-accurate
-    # model: no threshold below 0.5 reaches precision 0.8 with the constant rule.
-    "prepare.synthetic.cue_noise": 0.4,
-    "prepare.synthetic.n_train": 4200,
-    # The recipe the tables in README were measured with (the patch projection; the demo has since moved
-    # to the conv stem, and the grid is to be rerun on it).
-    "model.stem": "patch",
-    "model.embed_dim": 64,
-    "model.num_heads": 2,
-    # The MGN on the old demo schedule (10 warm-up + 8 adversarial epochs): with 6 + 4 its masks were no
-    # better than random ones (off-face share 0.630 vs 0.656).
-    "mgn.d_warmup_epochs": 10,
-    "mgn.epochs": 8,
-    "mgn.lr_d": 5e-4,
-    "mvt.epochs": 14,
-    "mvt.lr": 0.001,
-    "mvt.lr_gamma": 0.93,
-    "mvt.augment.shift": 0.0,  # shifts slow a ViT from scratch (see mgn.augment.shift)
-    "mvt.augment.random_erasing": 0.25,
-    "mvt.num_workers": 1,  # augmentation on the second core
-    "mvt.monitor_test": True,  # the test-accuracy curves (Fig. 5b)
-    "relabel.start_epoch": 10,
-    "relabel.min_train_acc": None,  # the tables were measured before the gate existed
-    # A from-scratch model's posteriors are less sharp than a pretrained one's: at delta 0.2 about half
-    # of the first epoch's changes were wrong for every f; at 0.4, 0.74-0.80 were right.
-    "relabel.delta": 0.4,
-}
+# The lighter configuration shared by every experiment (the demo's params.yaml otherwise); configs/_ablation.yaml
+# says why each value.
+LIGHT = overrides("_ablation")
 SEEDS = (0, 1, 2)
 NOISE_RATES = (0.0, 0.3)
 MASK_RATIOS = (0.1, 0.15, 0.2)

@@ -74,7 +74,7 @@ def preset_command(
     name: str = typer.Argument(
         ...,
         help="rafdb | ferplus | affectnet7 | affectnet8 (the paper's MGN as written), NAME-sampled (the "
-        "project's variant), ferplus-cpu",
+        "project's variant), ferplus-cpu; or your own YAML file of overrides (it may `extends: [rafdb]`)",
     ),
     root: str | None = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
     subset_lists: str | None = typer.Option(None, help="folder of the RAN occlusion/pose lists"),
@@ -91,8 +91,6 @@ def preset_command(
     from . import presets
     from .params import read_yaml
 
-    if name not in presets.PRESETS:
-        _fail(UserError(f"no preset {name!r} (have {', '.join(presets.PRESETS)})"))
     try:
         raw = read_yaml(params) or {}
         overrides, _ = presets.preset(name, raw, smoke, **{"prepare.root": root, "prepare.subset_lists": subset_lists})

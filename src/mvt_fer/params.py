@@ -85,11 +85,12 @@ class ModelParams(Section):
         description="backbone weights of classifier, G and D: none, timm (timm's hub, needs the network) "
         "or a local .pth / .safetensors file (resampled to the image and patch size)",
     )
-    img_size: PositiveInt | None = Field(None, description="override; must equal prepare.image_size")
-    patch_size: PositiveInt | None = Field(None, description="override of the patch side")
-    embed_dim: PositiveInt | None = Field(None, description="override of the token width")
-    depth: PositiveInt | None = Field(None, description="override of the number of blocks")
-    num_heads: PositiveInt | None = Field(None, description="override of the attention heads")
+    # The defaults are the demo's small ViT (params.yaml); null keeps the timm model's own value (the presets).
+    img_size: PositiveInt | None = Field(48, description="override; must equal prepare.image_size; null: the model's")
+    patch_size: PositiveInt | None = Field(8, description="override of the patch side; null: the model's")
+    embed_dim: PositiveInt | None = Field(128, description="override of the token width; null: the model's")
+    depth: PositiveInt | None = Field(4, description="override of the number of blocks; null: the model's")
+    num_heads: PositiveInt | None = Field(4, description="override of the attention heads; null: the model's")
     drop_path_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.1, description="stochastic depth")
     stem: Literal["patch", "conv"] = Field(
         "conv",
@@ -117,7 +118,7 @@ class AugmentParams(Section):
 class MgnParams(Section):
     """The mask generation network: generator G, discriminator D, and their alternating training."""
 
-    depth: PositiveInt = Field(6, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
+    depth: PositiveInt = Field(2, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
     view: Literal["show", "hide"] = Field(
         "show",
         description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "

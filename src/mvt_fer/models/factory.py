@@ -48,7 +48,8 @@ def create_backbone(p: ModelParams, num_classes: int, img_size: int) -> nn.Modul
     go through timm's own loader, which resamples the position embedding (and the patch embedding) to
     the configured image and patch size and drops a classifier head of another class count.
     """
-    kwargs = {"img_size": img_size, **p.timm_kwargs(), "num_classes": num_classes, "drop_path_rate": p.drop_path_rate}
+    # The stored images' size wins over model.img_size (params.py makes the two equal where both are set).
+    kwargs = {**p.timm_kwargs(), "img_size": img_size, "num_classes": num_classes, "drop_path_rate": p.drop_path_rate}
     if p.stem == "conv":
         kwargs["embed_layer"] = ConvPatchEmbed
     if p.pretrained not in ("none", "timm"):
