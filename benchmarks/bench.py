@@ -22,7 +22,7 @@ import typer
 
 from mvt_fer.data import synthetic
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.engine.mgn import generate_masks
+from mvt_fer.engine.evaluate import generate_masks
 from mvt_fer.models import create_generator
 from mvt_fer.params import Params, load_params
 

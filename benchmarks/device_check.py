@@ -21,7 +21,8 @@ import typer
 from mvt_fer.data import synthetic
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.engine import runtime
-from mvt_fer.engine.mgn import discriminator_step, generate_masks, generator_step
+from mvt_fer.engine.evaluate import generate_masks
+from mvt_fer.engine.mgn import discriminator_step, generator_step
 from mvt_fer.engine.train import classifier_step
 from mvt_fer.masking import keep_grid, random_patch_mask
 from mvt_fer.models import create_classifier, create_generator

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mvt_fer import presets
 from mvt_fer.params import read_yaml
@@ -38,3 +42,40 @@ def base_params() -> dict:
 @pytest.fixture
 def tiny_params(base_params) -> dict:
     return merge(base_params, TINY)
+
+
+def run_cmd(cmd: list[str], cwd: Path, env: dict) -> str:
+    """Run a command; fail the test with its output unless it exits 0."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def repo(tmp_path, tiny_params):
+    """A temporary git + DVC repo holding a copy of the project (stages, src, dvc.yaml) and the tiny params,
+    committed, with DVC's and git's global state kept in tmp_path."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("stages", "src"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params, sort_keys=False))
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        PYTHONPATH=str(work / "src"),  # the copy, so DVC's code deps are the code that runs
+        DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site"),
+        DVC_GLOBAL_CONFIG_DIR=str(tmp_path / "dvc-global"),
+        DVC_NO_ANALYTICS="1",
+        NO_ALBUMENTATIONS_UPDATE="1",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    run_cmd(["git", "init", "-q", "-b", "main"], work, env)
+    run_cmd(["git", "config", "user.name", "test"], work, env)
+    run_cmd(["git", "config", "user.email", "test@example.com"], work, env)
+    run_cmd(["dvc", "init", "-q"], work, env)
+    run_cmd(["dvc", "config", "core.analytics", "false"], work, env)
+    run_cmd(["git", "add", "-A"], work, env)
+    run_cmd(["git", "commit", "-q", "-m", "init"], work, env)
+    return work, env

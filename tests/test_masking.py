@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mvt_fer.masking import (
+    MaskReading,
     apply_mask,
     discriminator_view,
     inference_keep,
@@ -102,3 +103,13 @@ def test_oracle_mask_erases_the_patches_with_the_least_face():
     assert oracle_patch_mask(face, 2, 0.25).tolist() == [[[0, 0], [0, 1]]]
     assert oracle_patch_mask(face, 2, 0.5).tolist() == [[[0, 0], [1, 1]]]
     assert oracle_patch_mask(np.ones((2, 4, 4)), 2, 0.5).tolist() == [[[1, 1], [0, 0]]] * 2  # ties: row-major
+
+
+def test_a_mask_reading_round_trips_its_meta_and_reads_both_forms_alike():
+    reading = MaskReading("show", 0.25, hard=True)
+    assert MaskReading.from_meta(reading.as_meta()) == reading
+    assert reading.as_meta() == {"view": "show", "mask_ratio": 0.25, "hard": True}  # the stored format
+    mp = np.random.default_rng(0).random((3, 2, 2)).astype(np.float32)
+    grid = reading.keep_grid(mp)
+    assert np.array_equal(grid, reading.keep(torch.from_numpy(mp).reshape(3, 4)).reshape(3, 2, 2).numpy())
+    assert (grid == 0).sum(axis=(1, 2)).tolist() == [1, 1, 1]  # round(0.25 * 4) erased per image

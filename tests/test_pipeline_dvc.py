@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import run_cmd
 from mvt_fer import metrics as M
 from mvt_fer.data.store import PreparedStore
 from mvt_fer.masking import keep_grid, up
@@ -23,44 +19,10 @@ from mvt_fer.params import read_yaml
 pytestmark = pytest.mark.slow
 
 
-def _run(cmd: list[str], cwd: Path, env: dict) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
-
-
-@pytest.fixture
-def repo(tmp_path, tiny_params):
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("stages", "src"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
-    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params, sort_keys=False))
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        PYTHONPATH=str(work / "src"),  # the copy, so DVC's code deps are the code that runs
-        DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site"),
-        DVC_GLOBAL_CONFIG_DIR=str(tmp_path / "dvc-global"),
-        DVC_NO_ANALYTICS="1",
-        NO_ALBUMENTATIONS_UPDATE="1",
-        GIT_CONFIG_NOSYSTEM="1",
-    )
-    _run(["git", "init", "-q", "-b", "main"], work, env)
-    _run(["git", "config", "user.name", "test"], work, env)
-    _run(["git", "config", "user.email", "test@example.com"], work, env)
-    _run(["dvc", "init", "-q"], work, env)
-    _run(["dvc", "config", "core.analytics", "false"], work, env)
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-q", "-m", "init"], work, env)
-    return work, env
-
-
 @pytest.mark.reliability
 def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     work, env = repo
-    _run(["dvc", "repro"], work, env)
+    run_cmd(["dvc", "repro"], work, env)
     first = (work / "metrics" / "eval.json").read_bytes()
     result = json.loads(first)
     assert result["n"] == 42
@@ -102,43 +64,43 @@ def test_repro_then_nothing_then_exactly_the_affected_stages(repo):
     assert masks["mean_mp"]["test"] == pytest.approx(float(mp.astype(np.float64).mean()), abs=1e-6)
 
     # Nothing changed: nothing reruns.
-    again = _run(["dvc", "repro"], work, env)
+    again = run_cmd(["dvc", "repro"], work, env)
     assert "Running stage" not in again
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-q", "-m", "baseline"], work, env)
+    run_cmd(["git", "add", "-A"], work, env)
+    run_cmd(["git", "commit", "-q", "-m", "baseline"], work, env)
 
     # Data versioning: push to a local-directory remote; a fresh clone pulls and reruns nothing.
-    _run(["dvc", "remote", "add", "-d", "shared", str(work.parent / "remote")], work, env)
-    _run(["git", "commit", "-q", "-am", "remote"], work, env)
-    _run(["dvc", "push"], work, env)
+    run_cmd(["dvc", "remote", "add", "-d", "shared", str(work.parent / "remote")], work, env)
+    run_cmd(["git", "commit", "-q", "-am", "remote"], work, env)
+    run_cmd(["dvc", "push"], work, env)
     clone = work.parent / "clone"
-    _run(["git", "clone", "-q", str(work), str(clone)], work.parent, env)
+    run_cmd(["git", "clone", "-q", str(work), str(clone)], work.parent, env)
     clone_env = env | {"PYTHONPATH": str(clone / "src")}
-    _run(["dvc", "pull"], clone, clone_env)
-    pulled = _run(["dvc", "repro"], clone, clone_env)
+    run_cmd(["dvc", "pull"], clone, clone_env)
+    pulled = run_cmd(["dvc", "repro"], clone, clone_env)
     assert "Running stage" not in pulled
     for f in ("metrics/eval.json", "metrics/train.json", "metrics/masks.json", "models/mvt.pt", "data/masks/test.npy"):
         assert (clone / f).read_bytes() == (work / f).read_bytes(), f
 
     # A training param reruns training and evaluation, not prepare; metrics diff shows the change.
-    exp = _run(["dvc", "exp", "run", "-S", "mvt.epochs=1"], work, env)
+    exp = run_cmd(["dvc", "exp", "run", "-S", "mvt.epochs=1"], work, env)
     assert "Running stage 'train_mvt'" in exp and "Running stage 'evaluate'" in exp
     for stage in ("prepare", "train_mgn", "masks"):
         assert f"Running stage '{stage}'" not in exp
-    diff = _run(["dvc", "metrics", "diff"], work, env)
+    diff = run_cmd(["dvc", "metrics", "diff"], work, env)
     assert "metrics/train.json" in diff and "epochs" in diff
 
     # mask_ratio is a dependency of train_mgn and everything after it, not of prepare.
-    _run(["git", "checkout", "-q", "--", "params.yaml"], work, env)
-    exp = _run(["dvc", "exp", "run", "-S", "mask_ratio=0.25"], work, env)
+    run_cmd(["git", "checkout", "-q", "--", "params.yaml"], work, env)
+    exp = run_cmd(["dvc", "exp", "run", "-S", "mask_ratio=0.25"], work, env)
     for stage in ("train_mgn", "masks", "train_mvt", "evaluate"):
         assert f"Running stage '{stage}'" in exp
     assert "Running stage 'prepare'" not in exp
     assert json.loads((work / "metrics" / "masks.json").read_text())["mask_ratio"] == 0.25
 
     # Same params and seed: byte-identical metrics, recomputed from scratch.
-    _run(["git", "checkout", "-q", "--", "params.yaml"], work, env)
-    _run(["dvc", "repro", "--force"], work, env)
+    run_cmd(["git", "checkout", "-q", "--", "params.yaml"], work, env)
+    run_cmd(["dvc", "repro", "--force"], work, env)
     assert (work / "metrics" / "eval.json").read_bytes() == first
 
 

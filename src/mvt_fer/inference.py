@@ -17,7 +17,7 @@ from torch import nn
 from .engine.checkpoint import load_classifier, load_generator
 from .errors import UserError
 from .io import atomic_path
-from .masking import as_grid, inference_keep
+from .masking import MaskReading, as_grid
 from .models import MaskedClassifier, MaskGenerator
 
 PARITY_TOLERANCE = 1e-4
@@ -37,11 +37,13 @@ def dataset_warning(dataset: str, model: str | Path) -> str | None:
 class MaskedPredictor(nn.Module):
     """G's keep-mask (as the masks stage makes it) applied to the image, then the classifier's softmax."""
 
-    def __init__(self, classifier: MaskedClassifier, generator: MaskGenerator | None = None, meta: dict | None = None):
+    def __init__(
+        self, classifier: MaskedClassifier, generator: MaskGenerator | None = None, reading: MaskReading | None = None
+    ):
         super().__init__()
         self.classifier = classifier
         self.generator = generator
-        self.meta = meta or {}
+        self.reading = reading
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(images, self.keep_grid(images)).softmax(-1)
@@ -53,23 +55,20 @@ class MaskedPredictor(nn.Module):
         # Mp in float32. (The masks stage stores it as float16; rounding here as well would make ties in
         # the top-k common, and ONNX Runtime breaks ties differently from PyTorch.)
         mp = self.generator(images)
-        return as_grid(
-            inference_keep(mp, self.meta["view"], self.meta["mask_ratio"], self.meta["hard"]), self.generator.grid
-        )
+        return as_grid(self.reading.keep(mp), self.generator.grid)
 
 
 def load_predictor(mvt: str | Path, mgn: str | Path | None) -> tuple[MaskedPredictor, dict]:
     """The trained classifier (and G, where it was trained on masked images), in eval mode on the CPU."""
     classifier, meta = load_classifier(mvt)
-    generator, gen_meta = None, {}
+    generator, reading = None, None
     if meta.get("use_masks", False):
         if mgn is None or not Path(mgn).is_file():
             raise UserError(f"{mvt} was trained on MGN-masked images: give the generator too (--mgn models/mgn.pt)")
-        generator, ckpt = load_generator(mgn)
-        gen_meta = ckpt["meta"]
-        if ckpt["image_size"] != meta["image_size"]:
-            raise UserError(f"{mgn}: G takes {ckpt['image_size']} px images, the classifier {meta['image_size']} px")
-    return MaskedPredictor(classifier, generator, gen_meta).eval(), meta
+        generator, reading = load_generator(mgn)
+        if generator.image_size != meta["image_size"]:
+            raise UserError(f"{mgn}: G takes {generator.image_size} px images, the classifier {meta['image_size']} px")
+    return MaskedPredictor(classifier, generator, reading).eval(), meta
 
 
 def export_onnx(

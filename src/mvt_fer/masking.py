@@ -1,10 +1,14 @@
-"""Patch masks and pixel masks: `up()` and applying a mask to an image (paper Sec. 3.1).
+"""What a mask is (paper Sec. 3.1): `up()`, applying patch or pixel masks, D's views, random and oracle masks,
+and how G's output is read into the classifier's keep-mask (`MaskReading`).
 
 Pure array functions: numpy in the data pipeline, torch in the models, the same semantics in both.
-A mask value is the share of a pixel that stays visible (1 = keep, 0 = erase to black).
+A mask value is the share of a pixel that stays visible (1 = keep, 0 = erase to black). Storing masks is
+data/masks.py; running G over images is engine/evaluate.py.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -124,3 +128,29 @@ def keep_grid(mp: np.ndarray, view: str, mask_ratio: float, hard: bool = False) 
     n, h, w = mp.shape
     flat = torch.from_numpy(np.asarray(mp, dtype=np.float32)).reshape(n, h * w)
     return inference_keep(flat, view, mask_ratio, hard).reshape(n, h, w).numpy()
+
+
+@dataclass(frozen=True)
+class MaskReading:
+    """How G's Mp becomes the classifier's keep-mask: G's view (`show`: Mp marks what to erase; `hide`: what
+    to keep), m, and whether exactly round(m N) patches are erased (`hard`) or the soft complement is used.
+    train_mgn saves it with G; the masks stage stores it beside the masks it writes."""
+
+    view: str
+    mask_ratio: float
+    hard: bool
+
+    def keep(self, mp: torch.Tensor) -> torch.Tensor:
+        """Per-token keep-mask (B, N) from Mp (B, N)."""
+        return inference_keep(mp, self.view, self.mask_ratio, self.hard)
+
+    def keep_grid(self, mp: np.ndarray) -> np.ndarray:
+        """Keep grids (N, h, w) float32 from stored Mp grids (N, h, w)."""
+        return keep_grid(mp, self.view, self.mask_ratio, self.hard)
+
+    def as_meta(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> MaskReading:
+        return cls(meta["view"], meta["mask_ratio"], meta["hard"])

@@ -4,10 +4,11 @@ import torch
 
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.masks import MaskStore, write_masks
-from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generate_masks, generator_step
+from mvt_fer.engine.evaluate import generate_masks
+from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generator_step
 from mvt_fer.engine.runtime import adamw, seed_everything
 from mvt_fer.errors import UserError
-from mvt_fer.masking import keep_grid, random_patch_mask
+from mvt_fer.masking import MaskReading, keep_grid, random_patch_mask
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams
 
@@ -125,9 +126,10 @@ def test_generator_checkpoint_round_trip(tmp_path):
     from mvt_fer.engine.checkpoint import load_generator, save_generator
 
     G = create_generator(MODEL, 1, 16, temperature=0.5).eval()
-    save_generator(tmp_path / "g.pt", G, MODEL, 1, {"view": "hide", "mask_ratio": 0.2, "hard": False})
-    loaded, payload = load_generator(tmp_path / "g.pt")
-    assert payload["meta"]["view"] == "hide" and loaded.temperature == 0.5 and len(loaded.vit.blocks) == 1
+    save_generator(tmp_path / "g.pt", G, MODEL, 1, MaskReading("hide", 0.2, hard=False))
+    loaded, reading = load_generator(tmp_path / "g.pt")
+    assert reading == MaskReading("hide", 0.2, hard=False)
+    assert loaded.temperature == 0.5 and len(loaded.vit.blocks) == 1 and loaded.image_size == 16
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(loaded(x), G(x))

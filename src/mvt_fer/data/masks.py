@@ -1,7 +1,7 @@
 """The masks store: G's per-patch output Mp for every prepared image, written once by the masks stage.
 
     data/masks/
-      meta.json      view, mask_ratio, patch_size, grid, rows per split
+      meta.json      source, how Mp is read (view, mask_ratio, hard), patch_size, grid, rows per split
       <split>.npy    float16 (N, h, w): Mp, memory-mapped by readers
 
 Masks are stored per patch (tiny) and turned into pixels only where an image is augmented or masked.
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..io import atomic_path
+from ..masking import MaskReading
 
 
 def write_masks(root: str | Path, masks: dict[str, np.ndarray], meta: dict) -> None:
@@ -34,6 +35,7 @@ class MaskStore:
         if not path.is_file():
             raise UserError(f"{self.root}: no masks here (run the masks stage: dvc repro masks)")
         self.meta = json.loads(path.read_text())
+        self.reading = MaskReading.from_meta(self.meta)
 
     def mp(self, split: str, expected_rows: int) -> np.ndarray:
         """Mp of one split, checked against the number of prepared images it must describe."""
@@ -46,3 +48,7 @@ class MaskStore:
                 "rerun the masks stage (dvc repro masks)"
             )
         return np.load(self.root / f"{split}.npy", mmap_mode="r")
+
+    def keep(self, split: str, expected_rows: int) -> np.ndarray:
+        """The classifier's keep grids (N, h, w) of one split, Mp read as stored beside it."""
+        return self.reading.keep_grid(self.mp(split, expected_rows))

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..io import atomic_path
+from ..masking import MaskReading
 from ..models import MaskedClassifier, MaskGenerator, create_classifier, create_generator
 from ..params import ModelParams
 
@@ -66,27 +67,30 @@ def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:
     )
 
 
-def save_generator(path: str | Path, G: MaskGenerator, model_params: ModelParams, depth: int, meta: dict) -> None:
-    """G alone (the masks stage needs nothing else), with how its output is to be read (`meta`)."""
+def save_generator(
+    path: str | Path, G: MaskGenerator, model_params: ModelParams, depth: int, reading: MaskReading
+) -> None:
+    """G alone (the masks stage needs nothing else), with how its output is to be read."""
     _save(
         path,
         G,
         model_params,
         depth=depth,
         temperature=G.temperature,
-        image_size=G.vit.patch_embed.img_size[0],
-        meta=meta,
+        image_size=G.image_size,
+        meta=reading.as_meta(),
     )
 
 
-def load_generator(path: str | Path) -> tuple[MaskGenerator, dict]:
-    """G (eval mode, on CPU) and its metadata (`meta`: view, mask_ratio, hard)."""
-    return _load(
+def load_generator(path: str | Path) -> tuple[MaskGenerator, MaskReading]:
+    """G (eval mode, on CPU) and how its output is to be read."""
+    G, payload = _load(
         path,
         lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
         "mask generator",
         "train_mgn",
     )
+    return G, MaskReading.from_meta(payload["meta"])
 
 
 class Resume:

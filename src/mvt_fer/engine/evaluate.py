@@ -1,4 +1,4 @@
-"""Inference over a dataset."""
+"""Inference over a dataset: the classifier's probabilities, and G's masks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
+from ..masking import as_grid
+from ..models import MaskGenerator
 from .runtime import autocast, to_device
 
 
@@ -53,3 +55,17 @@ def predict(
             logits = model(images, keep)
         out.append(logits.float().softmax(-1).cpu())
     return torch.cat(out).numpy()
+
+
+@torch.inference_mode()
+def generate_masks(
+    G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
+) -> np.ndarray:
+    """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
+    G.eval()
+    out = []
+    for images, _, _ in inference_batches(dataset, batch_size, dev, desc):
+        with autocast(dev):
+            mp = G(images)
+        out.append(as_grid(mp.float(), G.grid).cpu().half())
+    return torch.cat(out).numpy() if out else np.empty((0, *G.grid), np.float16)

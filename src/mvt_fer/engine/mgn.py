@@ -1,5 +1,4 @@
-"""Training the mask generation network (paper Sec. 3.2): D warm-up, then alternating D and G updates;
-and running the frozen G over a dataset."""
+"""Training the mask generation network (paper Sec. 3.2): D warm-up, then alternating D and G updates."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from tqdm import tqdm
 from ..data.dataset import ImageDataset
 from ..losses import discriminator_loss, generator_loss, prediction_variance, sampled_generator_loss
 from ..masking import (
-    as_grid,
     bernoulli_log_prob,
     discriminator_view,
     random_patch_mask,
@@ -26,20 +24,6 @@ from .checkpoint import Resume
 from .evaluate import inference_batches
 from .loop import run_epochs, train_loader, update, warmup_exp_decay
 from .runtime import adamw, autocast, to_device
-
-
-@torch.inference_mode()
-def generate_masks(
-    G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
-) -> np.ndarray:
-    """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
-    G.eval()
-    out = []
-    for images, _, _ in inference_batches(dataset, batch_size, dev, desc):
-        with autocast(dev):
-            mp = G(images)
-        out.append(as_grid(mp.float(), G.grid).cpu().half())
-    return torch.cat(out).numpy() if out else np.empty((0, *G.grid), np.float16)
 
 
 def generated_view(

@@ -39,6 +39,10 @@ class MaskGenerator(nn.Module):
     def grid(self) -> tuple[int, int]:
         return tuple(self.vit.patch_embed.grid_size)
 
+    @property
+    def image_size(self) -> int:
+        return self.vit.patch_embed.img_size[0]
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid patch scores (B, N)."""
         (tokens,) = self.vit.forward_intermediates(

@@ -12,11 +12,9 @@ from ..data.dataset import ImageDataset
 from ..data.store import SUBSETS, PreparedStore
 from ..engine import runtime
 from ..engine.checkpoint import load_classifier, load_generator
-from ..engine.evaluate import predict
-from ..engine.mgn import generate_masks
+from ..engine.evaluate import generate_masks, predict
 from ..errors import UserError
 from ..io import write_csv, write_json
-from ..masking import keep_grid
 from ..params import Params
 from .paths import METRICS, MGN_MODEL, MVT_MODEL, PLOTS, classifier_keep, open_store
 
@@ -87,10 +85,9 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
     images = np.asarray(other.images("test"))[scored]
     keep = None
     if p.mvt.use_masks:
-        G, ckpt = load_generator(MGN_MODEL)
+        G, reading = load_generator(MGN_MODEL)
         mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev, desc="cross masks")
-        meta = ckpt["meta"]
-        keep = keep_grid(mp, meta["view"], meta["mask_ratio"], meta["hard"])
+        keep = reading.keep_grid(mp)
     dataset = ImageDataset(images, patch_masks=keep, patch_size=model.patch_size)
     probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev, desc="cross evaluate")
     columns = np.array(sorted(set(mapping.values())))

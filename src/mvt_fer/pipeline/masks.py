@@ -11,10 +11,10 @@ from ..data.dataset import ImageDataset
 from ..data.masks import write_masks
 from ..engine import distributed, runtime
 from ..engine.checkpoint import load_generator
-from ..engine.mgn import generate_masks
+from ..engine.evaluate import generate_masks
 from ..errors import UserError
 from ..io import write_json
-from ..masking import keep_grid, oracle_patch_mask, random_patch_mask, up
+from ..masking import MaskReading, oracle_patch_mask, random_patch_mask, up
 from ..params import Params
 from .paths import MASKS, METRICS, MGN_MODEL, PLOTS, open_store
 
@@ -69,9 +69,8 @@ def masks(p: Params) -> None:
     runtime.seed_everything(p.seed)
     dev = runtime.device()
     store = open_store(p)
-    G, ckpt = load_generator(MGN_MODEL)
+    G, reading = load_generator(MGN_MODEL)
     G.to(dev)
-    view, ratio, hard = ckpt["meta"]["view"], ckpt["meta"]["mask_ratio"], ckpt["meta"]["hard"]
     source = p.masks.source
     if source == "generator":
         mps = {}
@@ -83,24 +82,17 @@ def masks(p: Params) -> None:
             mps[split] = np.concatenate(distributed.gather(mine))
     else:  # Mp is 1 exactly on the erased patches: read as `show`, the top round(m N) erased
         mps = {
-            split: bound_masks(source, store, split, i, G.patch_size, ratio, p.seed)
+            split: bound_masks(source, store, split, i, G.patch_size, reading.mask_ratio, p.seed)
             for i, split in enumerate(store.splits)
         }
-        view, hard = "show", True
+        reading = MaskReading("show", reading.mask_ratio, hard=True)
     if not distributed.is_main():
         return
-    meta = {
-        "source": source,
-        "view": view,
-        "mask_ratio": ratio,
-        "hard": hard,
-        "patch_size": G.patch_size,
-        "grid": list(G.grid),
-    }
-    write_masks(MASKS, mps, meta)
+    write_masks(MASKS, mps, {"source": source, **reading.as_meta(), "patch_size": G.patch_size, "grid": list(G.grid)})
 
-    keeps = {split: keep_grid(mp, view, ratio, hard) for split, mp in mps.items()}
+    keeps = {split: reading.keep_grid(mp) for split, mp in mps.items()}
     split = "test" if "test" in store.splits else store.splits[-1]
+    view, ratio = reading.view, reading.mask_ratio
     result = {"source": source, "view": view, "mask_ratio": ratio} | mask_metrics(
         mps, keeps, split, store.face(split), G.patch_size, p.seed
     )

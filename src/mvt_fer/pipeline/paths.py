@@ -10,7 +10,6 @@ import numpy as np
 from ..data.masks import MaskStore
 from ..data.store import PreparedStore
 from ..errors import UserError
-from ..masking import keep_grid
 from ..params import Params
 
 PREPARED = Path("data/prepared")
@@ -51,6 +50,4 @@ def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray |
     """The classifier's per-patch keep-mask (N, h, w) for one split, or None when masking is off."""
     if not p.mvt.use_masks:
         return None
-    masks = MaskStore(MASKS)
-    meta = masks.meta
-    return keep_grid(masks.mp(split, len(store.rows(split))), meta["view"], meta["mask_ratio"], meta["hard"])
+    return MaskStore(MASKS).keep(split, len(store.rows(split)))

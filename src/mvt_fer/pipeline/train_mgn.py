@@ -12,6 +12,7 @@ from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, save_generator
 from ..engine.mgn import fit_mgn
 from ..io import write_csv, write_json
+from ..masking import MaskReading
 from ..models import create_classifier, create_generator
 from ..params import Params
 from .paths import CHECKPOINTS, METRICS, MGN_MODEL, PLOTS, PREPARED, fingerprint, open_store
@@ -40,8 +41,8 @@ def train_mgn(p: Params) -> None:
     history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor, resume))
     if not distributed.is_main():
         return
-    meta = {"view": p.mgn.view, "mask_ratio": p.mask_ratio, "hard": p.mgn.estimator != "soft"}
-    save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, meta)
+    reading = MaskReading(p.mgn.view, p.mask_ratio, hard=p.mgn.estimator != "soft")
+    save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, reading)
     write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))
     plots.mgn_curves(history, PLOTS / "mgn" / "curves.png")
     last = history.iloc[-1]
