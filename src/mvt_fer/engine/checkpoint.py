@@ -7,6 +7,7 @@ line that names it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..errors import UserError
 from ..io import atomic_path
 from ..masking import MaskReading
 from ..models import MaskedClassifier, MaskGenerator, create_classifier, create_generator
-from ..params import ModelParams
+from ..params import ModelParams, Params
 
 
 def _save(path: str | Path, model: nn.Module, model_params: ModelParams, **extra) -> None:
@@ -91,6 +92,20 @@ def load_generator(path: str | Path) -> tuple[MaskGenerator, MaskReading]:
         "train_mgn",
     )
     return G, MaskReading.from_meta(payload["meta"])
+
+
+def fingerprint(p: Params, *inputs: Path) -> str:
+    """sha256 of the params and of the name, size and modification time of every file under `inputs`:
+    what an epoch checkpoint must match to be continued. (Stat, not contents: reading a 40 GB store at
+    every start costs more than a resume saves; a store rewritten since the kill gets a new mtime, and its
+    checkpoint is then not continued.)"""
+    h = hashlib.sha256(p.model_dump_json().encode())
+    for root in inputs:
+        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.relative_to(root.parent)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 class Resume:

@@ -33,6 +33,14 @@ def bound_masks(source: str, store, split: str, index: int, patch_size: int, rat
     return oracle_patch_mask(face, patch_size, ratio)
 
 
+def generator_masks(G, store, split: str, batch_size: int, dev: torch.device) -> np.ndarray:
+    """G's Mp over one split (N, h, w): each process masks its share, process 0 joins them in order."""
+    images = store.images(split)
+    shard = ImageDataset(images[distributed.shard(len(images))])
+    mine = generate_masks(G, shard, batch_size, dev, desc=f"masks {split}")
+    return np.concatenate(distributed.gather(mine))
+
+
 def mask_metrics(mps: dict, keeps: dict, split: str, face: np.ndarray | None, patch_size: int, seed: int) -> dict:
     """masks.json's figures: G's raw output (`mean_mp` per split, `mask_hardness`), what the classifier loses
     (`mask_area` per split, after top-k where the masks are read hard), how much masks differ from image to
@@ -73,13 +81,7 @@ def masks(p: Params) -> None:
     G.to(dev)
     source = p.masks.source
     if source == "generator":
-        mps = {}
-        for split in store.splits:  # each process masks its share of the split; process 0 joins them in order
-            images = store.images(split)
-            mine = generate_masks(
-                G, ImageDataset(images[distributed.shard(len(images))]), p.masks.batch_size, dev, desc=f"masks {split}"
-            )
-            mps[split] = np.concatenate(distributed.gather(mine))
+        mps = {split: generator_masks(G, store, split, p.masks.batch_size, dev) for split in store.splits}
     else:  # Mp is 1 exactly on the erased patches: read as `show`, the top round(m N) erased
         mps = {
             split: bound_masks(source, store, split, i, G.patch_size, reading.mask_ratio, p.seed)

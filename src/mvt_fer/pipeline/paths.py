@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +19,6 @@ RELABEL_LOG = Path("logs/relabel.csv")
 CHECKPOINTS = Path("checkpoints")  # epoch checkpoints of killed runs; not DVC outputs (dvc repro would delete them)
 METRICS = Path("metrics")
 PLOTS = Path("plots")
-
-
-def fingerprint(p: Params, *inputs: Path) -> str:
-    """sha256 of the params and of the name, size and modification time of every file under `inputs`:
-    what an epoch checkpoint must match to be continued. (Stat, not contents: reading a 40 GB store at
-    every start costs more than a resume saves; a store rewritten since the kill gets a new mtime, and its
-    checkpoint is then not continued.)"""
-    h = hashlib.sha256(p.model_dump_json().encode())
-    for root in inputs:
-        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
-            if f.is_file():
-                st = f.stat()
-                h.update(f"{f.relative_to(root.parent)} {st.st_size} {st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
 
 
 def open_store(p: Params) -> PreparedStore:

@@ -9,13 +9,13 @@ from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
 from ..engine import distributed, runtime
-from ..engine.checkpoint import Resume, save_generator
+from ..engine.checkpoint import Resume, fingerprint, save_generator
 from ..engine.mgn import fit_mgn
 from ..io import write_csv, write_json
 from ..masking import MaskReading
 from ..models import create_classifier, create_generator
 from ..params import Params
-from .paths import CHECKPOINTS, METRICS, MGN_MODEL, PLOTS, PREPARED, fingerprint, open_store
+from .paths import CHECKPOINTS, METRICS, MGN_MODEL, PLOTS, PREPARED, open_store
 
 
 def train_mgn(p: Params) -> None:

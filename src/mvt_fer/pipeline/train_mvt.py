@@ -8,7 +8,7 @@ from .. import plots
 from ..data.dataset import ImageDataset
 from ..data.transforms import train_transform
 from ..engine import distributed, runtime
-from ..engine.checkpoint import Resume, save_classifier
+from ..engine.checkpoint import Resume, fingerprint, save_classifier
 from ..engine.train import fit_classifier
 from ..io import write_csv, write_json
 from ..models import create_classifier
@@ -23,7 +23,6 @@ from .paths import (
     PREPARED,
     RELABEL_LOG,
     classifier_keep,
-    fingerprint,
     open_store,
 )
 
