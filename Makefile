@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast lint mutate bench lock plots-template
+.PHONY: setup repro test test-fast lint mutate bench lock plots-template ferplus
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 repro: setup
 	dvc repro
+
+# A first model of real faces (README, "A first real model"): FERPlus on the CPU, then predict on a photo.
+#   make ferplus FERPLUS=/data/ferplus PHOTO=photo.jpg
+ferplus: setup
+	@test -n "$(FERPLUS)" || { echo "make ferplus: set FERPLUS to the FERPlus folder (README)" >&2; exit 2; }
+	dvc exp run -n ferplus-cpu $$(mvt-fer preset ferplus-cpu --root "$(FERPLUS)")
+	$(if $(PHOTO),mvt-fer predict "$(PHOTO)" --out faces.csv --overlay-dir overlays/)
 
 LINTED := src tests stages benchmarks
 

@@ -141,7 +141,7 @@ class MgnParams(Section):
     weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay of both")
     temperature: PositiveFloat = Field(1.0, description="sigmoid temperature of G's output (lower = harder masks)")
     estimator: Literal["sampled", "straight_through", "soft"] = Field(
-        "sampled",
+        "soft",
         description="how D sees G's mask and G gets its gradient: sampled = binary masks drawn from "
         "Bernoulli(Mp), score-function gradient; straight_through = exactly the top mask_ratio share by Mp, "
         "gradient through D; soft = the soft Mp itself, gradient through D",

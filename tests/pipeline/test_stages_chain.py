@@ -85,6 +85,7 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
         {
             "mvt": {"use_masks": True},
             "mask_ratio": 0.25,
+            "mgn": {"estimator": "sampled"},  # the variant: hard top-k at inference (soft and straight-through above)
             "prepare": {"noise_rate": 0.3},
             "relabel": {"enabled": True, "fn": "constant", "delta": 0.0, "start_epoch": 1, "min_train_acc": None},
         },
