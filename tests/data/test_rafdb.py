@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
+from raw_layouts import rafdb_tree
 
 from mvt_fer.data import rafdb
 from mvt_fer.errors import UserError
-
-
-def _rafdb_tree(root, rows, crlf=False):
-    (root / "EmoLabel").mkdir(parents=True)
-    (root / "Image" / "aligned").mkdir(parents=True)
-    for i, (name, _) in enumerate(rows):
-        stem = name.removesuffix(".jpg")
-        colour = np.zeros((100, 100, 3), np.uint8)
-        colour[..., 2] = 30 * i  # red in OpenCV's BGR order
-        cv2.imwrite(str(root / "Image" / "aligned" / f"{stem}_aligned.jpg"), colour)
-    newline = "\r\n" if crlf else "\n"
-    (root / rafdb.LABEL_FILE).write_text(newline.join(f"{n} {label}" for n, label in rows))  # no final newline
-
 
 ROWS = [("train_00001.jpg", 5), ("train_00002.jpg", 1), ("test_0001.jpg", 7), ("train_00003.jpg", 4)]
 
 
 def test_reads_both_splits_with_labels_1_to_7_as_0_to_6(tmp_path):
-    _rafdb_tree(tmp_path, ROWS, crlf=True)
+    rafdb_tree(tmp_path, ROWS, crlf=True)
     splits, report = rafdb.read_rafdb(tmp_path, 48)
     assert splits["train"].labels.tolist() == [4, 0, 3]  # sadness, surprise, happiness
     assert [rafdb.CLASSES[i] for i in splits["test"].labels] == ["neutral"]
@@ -37,7 +23,7 @@ def test_reads_both_splits_with_labels_1_to_7_as_0_to_6(tmp_path):
 
 
 def test_bad_label_line_and_missing_image(tmp_path):
-    _rafdb_tree(tmp_path, ROWS)
+    rafdb_tree(tmp_path, ROWS)
     text = (tmp_path / rafdb.LABEL_FILE).read_text().replace("test_0001.jpg 7", "test_0001.jpg 9")
     (tmp_path / rafdb.LABEL_FILE).write_text(text)
     with pytest.raises(UserError, match=r"list_patition_label.txt: line 3: expected .*'test_0001.jpg 9'"):

@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from raw_layouts import rafdb_tree
 
 from conftest import merge
 from mvt_fer.data.store import PreparedStore
@@ -58,11 +59,9 @@ def test_ferplus_needs_a_root(tiny_params):
 
 
 def test_rafdb_prepare_flags_the_listed_test_subsets(tmp_path, tiny_params, monkeypatch):
-    from test_rafdb import _rafdb_tree
-
     from mvt_fer.data.subsets import LISTS
 
-    _rafdb_tree(
+    rafdb_tree(
         tmp_path / "raw", [("train_00001.jpg", 5), ("train_00002.jpg", 7), ("test_0001.jpg", 4), ("test_0002.jpg", 1)]
     )
     lists = tmp_path / "lists"
