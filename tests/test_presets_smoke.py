@@ -86,7 +86,7 @@ HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_land
 def test_preset_smoke_runs_all_five_stages_at_224_px(name, repo, deit_s):
     work, env = repo
     dataset = name.removesuffix("-sampled")
-    write_raw(dataset.removesuffix("7").removesuffix("8"), raw := work.parent / "raw")
+    write_raw(dataset, raw := work.parent / "raw")
     flags = CliRunner().invoke(
         app, ["preset", name, "--root", str(raw), "--smoke", "--params", str(work / "params.yaml")]
     )
