@@ -105,6 +105,19 @@ def test_oracle_mask_erases_the_patches_with_the_least_face():
     assert oracle_patch_mask(np.ones((2, 4, 4)), 2, 0.5).tolist() == [[[1, 1], [0, 0]]] * 2  # ties: row-major
 
 
+def test_among_patches_without_face_the_oracle_erases_those_nearest_the_face_first():
+    # A 6 x 6 face (pixels = patches) with a two-patch hole at its middle, as an occluder over the mouth
+    # leaves: the hole goes before the background ring, which has no face either.
+    face = np.zeros((1, 6, 6), np.uint8)
+    face[0, 1:5, 1:5] = 1
+    face[0, 3, 2:4] = 0
+    erased = oracle_patch_mask(face, 1, 2 / 36)[0]
+    assert erased.sum() == 2 and erased[3, 2:4].all()
+    # A bigger budget takes the hole, then the background next to the face's centre before the corners.
+    erased = oracle_patch_mask(face, 1, 6 / 36)[0]
+    assert erased[3, 2:4].all() and not erased[[0, 0, 5, 5], [0, 5, 0, 5]].any()
+
+
 def test_a_mask_reading_round_trips_its_meta_and_reads_both_forms_alike():
     reading = MaskReading("show", 0.25, hard=True)
     assert MaskReading.from_meta(reading.as_meta()) == reading

@@ -63,13 +63,24 @@ def random_patch_mask(
 def oracle_patch_mask(face: np.ndarray, patch_size: int, ratio: float) -> np.ndarray:
     """The best mask of its area for the classifier: 1 on the round(ratio * N) patches of each image that
     hold the least face (face truth (N, H, W), 1 on face pixels), 0 elsewhere: (N, h, w) float32.
-    Ties go to the earlier patch in row-major order."""
+
+    Ties (most often among patches with no face at all) go to the patch nearest the face's centre: a patch
+    without face there is an occluder over the face, which can mislead; one far off is background. Equal
+    distances go to the earlier patch in row-major order."""
     n, height, width = face.shape
     h, w = height // patch_size, width // patch_size
     share = np.asarray(face, np.float32).reshape(n, h, patch_size, w, patch_size).mean(axis=(2, 4)).reshape(n, -1)
+    # Each image's face centre (the share-weighted mean patch position; the grid centre if there is no face).
+    rows, cols = (g.ravel().astype(np.float32) for g in np.mgrid[0:h, 0:w])
+    total = share.sum(1, keepdims=True)
+    safe = np.where(total > 0, total, 1.0)
+    centre_r = np.where(total > 0, (share * rows).sum(1, keepdims=True) / safe, (h - 1) / 2)
+    centre_c = np.where(total > 0, (share * cols).sum(1, keepdims=True) / safe, (w - 1) / 2)
+    distance = (rows - centre_r) ** 2 + (cols - centre_c) ** 2
     k = int(round(ratio * h * w))
+    order = np.lexsort((distance, share), axis=-1)  # by share, then by distance; lexsort is stable
     out = np.zeros_like(share)
-    np.put_along_axis(out, np.argsort(share, axis=1, kind="stable")[:, :k], 1.0, axis=1)
+    np.put_along_axis(out, order[:, :k], 1.0, axis=1)
     return out.reshape(n, h, w)
 
 

@@ -36,7 +36,13 @@ class SyntheticParams(Section):
         0.8, description="spread of each expression cue around its class prototype; higher = more class overlap"
     )
     distractors: NonNegativeInt = Field(6, description="most face-part-like distractors drawn in the background")
-    occlusion_rate: Fraction = Field(0.3, description="share of faces with an occluder over them")
+    occlusion_rate: Fraction = Field(0.4, description="share of faces with an occluder over them")
+    decoy_rate: Fraction = Field(
+        0.75,
+        description="share of occluders that are decoys: a patch over the mouth or the eyes printed with that "
+        "feature of another expression (a novelty face mask, cartoon glasses), which misleads a classifier that "
+        "reads it and which a mask can remove",
+    )
     max_yaw: Annotated[float, Field(ge=0.0, le=80.0)] = Field(50.0, description="largest head yaw, degrees")
     max_roll: Annotated[float, Field(ge=0.0, le=90.0)] = Field(10.0, description="largest in-plane rotation, degrees")
     scale_jitter: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.05, description="relative face size jitter")

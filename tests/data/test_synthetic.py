@@ -72,3 +72,32 @@ def test_cue_spread_controls_overlap():
     assert np.allclose(tight, synthetic.PROTOTYPES[1])
     wide = np.array([synthetic.sample_cues(rng, 1, 1.0) for _ in range(200)])
     assert wide.std(0).min() > 0.05
+
+
+def test_a_decoy_hides_the_mouth_or_the_eyes_and_prints_another_feature_there():
+    # Every face occluded by a decoy: the face truth has a hole where the mouth or the eyes are, and the patch
+    # over it is printed with a feature in ink, not plain.
+    p = SyntheticParams(
+        blur=0.0,
+        noise=0.0,
+        max_yaw=0.0,
+        max_roll=0.0,
+        max_shift=0.0,
+        scale_jitter=0.0,
+        distractors=0,
+        occlusion_rate=1.0,
+        decoy_rate=1.0,
+    )
+    size = 64
+    radius = size * 0.38
+    mouth, eyes = (int(size / 2 + v * radius) for v in (0.55, -0.15))
+    for i in range(12):
+        image, face, _, occluded = synthetic.render(np.random.default_rng([5, i]), i % 7, size, p)
+        assert occluded
+        hidden = [row for row in (mouth, eyes) if not face[row, size // 2 - 3 : size // 2 + 4].any()]
+        assert len(hidden) == 1, i  # one of the two, whole across the face's middle
+        band = slice(hidden[0] - 6, hidden[0] + 7)
+        patch = image[band, size // 2 - 10 : size // 2 + 11].reshape(-1, 3).astype(int)
+        colours, counts = np.unique(patch, axis=0, return_counts=True)
+        fill = colours[counts.argmax()]
+        assert np.abs(patch - fill).max() > 40, i  # a feature printed on the patch's colour, not a plain patch

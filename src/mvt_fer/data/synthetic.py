@@ -172,6 +172,43 @@ def _occluder(rng: np.random.Generator, size: int, center, radius) -> np.ndarray
     return mask
 
 
+def _decoy(
+    rng: np.random.Generator, canvas, label: int, skin, size: int, center, radius, yaw, roll, p: SyntheticParams
+):
+    """A patch over the mouth or the eyes, printed with that feature of another class, drawn where the face's
+    own would be: its mask at canvas resolution. The face's own feature under it is hidden."""
+    mouth = rng.random() < 0.5
+    # Wide and tall enough to cover whole patches at the print's place, whatever the patch grid.
+    v, half = (0.62, (0.62, 0.45)) if mouth else (-0.3, (0.8, 0.45))
+    s_yaw, c_roll, s_roll = np.sin(np.radians(yaw)), np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    c = np.array(center) + radius * np.array([s_yaw * 0.15 * c_roll - v * s_roll, s_yaw * 0.15 * s_roll + v * c_roll])
+    scale = rng.uniform(1.0, 1.15, 2)
+    mask = np.zeros((size, size), np.uint8)
+    box = cv2.boxPoints((tuple(c), tuple(2 * radius * np.array(half) * scale), roll + rng.uniform(-8, 8)))
+    cv2.fillPoly(mask, [_to_px(box)], 1, cv2.LINE_8, shift=4)
+    # In skin tones: the print looks like a face's own feature, and only the patch's straight edges, which
+    # stand out of the face's outline, give it away.
+    color = (skin * rng.uniform(0.85, 1.15, 3)).clip(0, 255)
+    printed = np.empty_like(canvas)
+    printed[:] = color.astype(np.uint8)
+    other = (label + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)
+    ink = tuple(float(k) for k in rng.uniform(10, 70, 3))
+    _draw_features(
+        printed,
+        sample_cues(rng, other, p.cue_noise),
+        center,
+        radius,
+        yaw,
+        roll,
+        ink,
+        brows=not mouth,
+        eyes=not mouth,
+        mouth=mouth,
+    )
+    canvas[:] = np.where(mask[..., None] == 1, printed, canvas)
+    return mask
+
+
 def render(rng: np.random.Generator, label: int, image_size: int, p: SyntheticParams):
     """One image of class `label`: returns (image uint8 HxWx3, face truth uint8 HxW, yaw, occluded)."""
     size = image_size * _SUPERSAMPLE
@@ -194,7 +231,9 @@ def render(rng: np.random.Generator, label: int, image_size: int, p: SyntheticPa
     _draw_features(canvas, cues, center, radius, yaw, roll, ink)
 
     occluded = rng.random() < p.occlusion_rate
-    if occluded:
+    if occluded and p.decoy_rate > 0 and rng.random() < p.decoy_rate:
+        face = face & (1 - _decoy(rng, canvas, label, skin, size, center, radius, yaw, roll, p))
+    elif occluded:
         occ = _occluder(rng, size, center, radius)
         occ_color = rng.uniform(0, 255, 3).astype(np.uint8)
         texture = rng.normal(0, 12, (size, size, 1))
