@@ -149,6 +149,16 @@ MUTATIONS = (
         (("relabel.py", "reached = r.min_train_acc is None or any(", "reached = True or any("),),
         ("tests/test_relabel.py",),
     ),
+    Mutation(
+        "oracle: ties broken in row-major order, not nearest the face",
+        (("masking.py", "np.lexsort((distance, share), axis=-1)", 'np.argsort(share, axis=-1, kind="stable")'),),
+        ("tests/test_masking.py",),
+    ),
+    Mutation(
+        "a decoy printed with the face's own class",
+        (("data/synthetic.py", "return (label + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)", "return label"),),
+        ("tests/data/test_synthetic.py",),
+    ),
 )
 
 

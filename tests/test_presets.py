@@ -15,8 +15,8 @@ from mvt_fer.cli import app
 PAPER_PRESETS = ["affectnet7", "affectnet8", "ferplus", "rafdb"]
 
 
-def test_presets_are_the_paper_four_their_sampled_variants_and_the_cpu_run():
-    expected = PAPER_PRESETS + [f"{name}-sampled" for name in PAPER_PRESETS] + ["ferplus-cpu"]
+def test_presets_are_the_paper_four_their_sampled_variants_the_cpu_run_and_the_decoy_set():
+    expected = PAPER_PRESETS + [f"{name}-sampled" for name in PAPER_PRESETS] + ["ferplus-cpu", "synthetic-decoys"]
     assert sorted(presets.PRESETS) == sorted(expected)
 
 

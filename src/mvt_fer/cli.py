@@ -74,7 +74,8 @@ def preset_command(
     name: str = typer.Argument(
         ...,
         help="rafdb | ferplus | affectnet7 | affectnet8 (the paper's MGN as written), NAME-sampled (the "
-        "project's variant), ferplus-cpu; or your own YAML file of overrides (it may `extends: [rafdb]`)",
+        "project's variant), ferplus-cpu, synthetic-decoys; or your own YAML file of overrides (it may "
+        "`extends: [rafdb]`)",
     ),
     root: str | None = typer.Option(None, help="the dataset's raw folder (prepare.root)"),
     subset_lists: str | None = typer.Option(None, help="folder of the RAN occlusion/pose lists"),

@@ -36,9 +36,9 @@ class SyntheticParams(Section):
         0.8, description="spread of each expression cue around its class prototype; higher = more class overlap"
     )
     distractors: NonNegativeInt = Field(6, description="most face-part-like distractors drawn in the background")
-    occlusion_rate: Fraction = Field(0.4, description="share of faces with an occluder over them")
+    occlusion_rate: Fraction = Field(0.3, description="share of faces with an occluder over them")
     decoy_rate: Fraction = Field(
-        0.75,
+        0.0,
         description="share of occluders that are decoys: a patch over the mouth or the eyes printed with that "
         "feature of another expression (a novelty face mask, cartoon glasses), which misleads a classifier that "
         "reads it and which a mask can remove",

@@ -101,3 +101,12 @@ def test_a_decoy_hides_the_mouth_or_the_eyes_and_prints_another_feature_there():
         colours, counts = np.unique(patch, axis=0, return_counts=True)
         fill = colours[counts.argmax()]
         assert np.abs(patch - fill).max() > 40, i  # a feature printed on the patch's colour, not a plain patch
+
+
+def test_a_decoy_prints_any_class_but_the_faces_own_equally_often():
+    rng = np.random.default_rng(0)
+    for label in range(len(synthetic.CLASSES)):
+        drawn = np.bincount([synthetic.decoy_class(rng, label) for _ in range(1200)], minlength=7)
+        assert drawn[label] == 0
+        others = np.delete(drawn, label)
+        assert others.min() > 150 and others.max() < 250  # 200 expected each

@@ -172,6 +172,12 @@ def _occluder(rng: np.random.Generator, size: int, center, radius) -> np.ndarray
     return mask
 
 
+def decoy_class(rng: np.random.Generator, label: int) -> int:
+    """The class a decoy prints: any other than the face's, all equally likely (so, seen alone, a decoy says
+    which class the face is not, and nothing more)."""
+    return (label + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)
+
+
 def _decoy(
     rng: np.random.Generator, canvas, label: int, skin, size: int, center, radius, yaw, roll, p: SyntheticParams
 ):
@@ -191,7 +197,7 @@ def _decoy(
     color = (skin * rng.uniform(0.85, 1.15, 3)).clip(0, 255)
     printed = np.empty_like(canvas)
     printed[:] = color.astype(np.uint8)
-    other = (label + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)
+    other = decoy_class(rng, label)
     ink = tuple(float(k) for k in rng.uniform(10, 70, 3))
     _draw_features(
         printed,
