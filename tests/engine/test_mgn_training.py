@@ -74,6 +74,7 @@ def test_fit_mgn_updates_both_networks_and_is_seeded(view):
     assert [r["phase"] for r in h1] == ["warmup", "adversarial"]
     assert np.isnan(h1[0]["loss_g"]) and np.isfinite(h1[1]["loss_g"])
     assert {"val_d_acc_full", "val_d_acc_random", "val_d_acc_generated", "val_mean_mp"} <= set(h1[1])
+    assert {"val_d_acc_kept_random", "val_d_acc_kept_generated"} <= set(h1[1])
     assert torch.equal(G1.head.weight, G2.head.weight)
     assert str(h1) == str(h2)
 

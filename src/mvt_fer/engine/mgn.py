@@ -13,6 +13,7 @@ from ..losses import discriminator_loss, generator_loss, prediction_variance, sa
 from ..masking import (
     bernoulli_log_prob,
     discriminator_view,
+    inference_keep,
     random_patch_mask,
     sample_mask,
     straight_through_top_k,
@@ -82,10 +83,12 @@ def score_views(
     dev: torch.device,
     seed: int,
 ) -> dict:
-    """D's accuracy on full, random-masked and generated-masked views of `dataset`, and mean(Mp)."""
+    """D's accuracy on full, random-masked and generated-masked views of `dataset` (D's own views), on what
+    the classifier keeps of each (`kept_*`: the image less G's inference mask, or less a random one of the same
+    area), and mean(Mp)."""
     G.eval(), D.eval()
     gen = torch.Generator().manual_seed(seed)
-    hits = {"full": 0, "random": 0, "generated": 0}
+    hits = {"full": 0, "random": 0, "generated": 0, "kept_random": 0, "kept_generated": 0}
     mp_sum, n = 0.0, 0
     for images, _, index in inference_batches(dataset, batch_size, dev):
         y = torch.as_tensor(labels[index.numpy()], device=dev)
@@ -96,6 +99,11 @@ def score_views(
                 "full": images,
                 "random": discriminator_view(images, r, view, G.patch_size, G.grid),
                 "generated": generated_view(images, mp, G, view, mask_ratio, estimator, gen),
+                # x ⊙ up(keep): the classifier's input, whose quality the masks are for.
+                "kept_random": discriminator_view(images, 1 - r, "show", G.patch_size, G.grid),
+                "kept_generated": discriminator_view(
+                    images, inference_keep(mp, view, mask_ratio, estimator != "soft"), "show", G.patch_size, G.grid
+                ),
             }
             for name, v in views.items():
                 hits[name] += (D(v).argmax(-1) == y).sum().item()
