@@ -2,8 +2,12 @@
 """Eq. 2's view of a decoy: train G and D as train_mgn does (seed 0, synthetic-decoys), then score D on views
 showing only (a) the oracle's patches of decoy images (mostly the decoy), (b) the oracle's patches of
 clear images (background next to the face), (c) G's own view; report D's Eq. 3 variance and accuracy."""
-import json, sys
-import numpy as np, torch
+
+import json
+
+import numpy as np
+import torch
+
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.transforms import train_transform
 from mvt_fer.engine import runtime
@@ -36,7 +40,13 @@ with torch.no_grad():
         logits = D(discriminator_view(x, mask, "show", G.patch_size, G.grid))
         var, hit = prediction_variance(logits), (logits.argmax(-1) == y).float()
         for part, sel in (("occluded", occ), ("clear", ~occ)):
-            out[f"{name}/{part}"] = {"variance": round(var[sel].mean().item(), 4), "accuracy": round(hit[sel].mean().item(), 3)}
+            out[f"{name}/{part}"] = {
+                "variance": round(var[sel].mean().item(), 4),
+                "accuracy": round(hit[sel].mean().item(), 3),
+            }
     full = D(x)
-    out["full"] = {"variance": round(prediction_variance(full).mean().item(), 4), "accuracy": round((full.argmax(-1) == y).float().mean().item(), 3)}
+    out["full"] = {
+        "variance": round(prediction_variance(full).mean().item(), 4),
+        "accuracy": round((full.argmax(-1) == y).float().mean().item(), 3),
+    }
 print(json.dumps(out, indent=1))
