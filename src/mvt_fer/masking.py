@@ -70,13 +70,12 @@ def oracle_patch_mask(face: np.ndarray, patch_size: int, ratio: float) -> np.nda
     n, height, width = face.shape
     h, w = height // patch_size, width // patch_size
     share = np.asarray(face, np.float32).reshape(n, h, patch_size, w, patch_size).mean(axis=(2, 4)).reshape(n, -1)
-    # Each image's face centre (the share-weighted mean patch position; the grid centre if there is no face).
+    # Each image's face centre: the share-weighted mean patch position (equal weights, the grid centre, if
+    # there is no face).
     rows, cols = (g.ravel().astype(np.float32) for g in np.mgrid[0:h, 0:w])
-    total = share.sum(1, keepdims=True)
-    safe = np.where(total > 0, total, 1.0)
-    centre_r = np.where(total > 0, (share * rows).sum(1, keepdims=True) / safe, (h - 1) / 2)
-    centre_c = np.where(total > 0, (share * cols).sum(1, keepdims=True) / safe, (w - 1) / 2)
-    distance = (rows - centre_r) ** 2 + (cols - centre_c) ** 2
+    weight = np.where(share.sum(1, keepdims=True) > 0, share, 1.0)
+    centre = [(weight * g).sum(1, keepdims=True) / weight.sum(1, keepdims=True) for g in (rows, cols)]
+    distance = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2
     k = int(round(ratio * h * w))
     order = np.lexsort((distance, share), axis=-1)  # by share, then by distance; lexsort is stable
     out = np.zeros_like(share)
@@ -158,6 +157,12 @@ class MaskReading:
     def keep_grid(self, mp: np.ndarray) -> np.ndarray:
         """Keep grids (N, h, w) float32 from stored Mp grids (N, h, w)."""
         return keep_grid(mp, self.view, self.mask_ratio, self.hard)
+
+    @classmethod
+    def for_estimator(cls, view: str, mask_ratio: float, estimator: str) -> MaskReading:
+        """How inference reads the Mp of a G trained with `mgn.estimator`: the soft complement for `soft`
+        (the paper), exactly round(m N) patches for the estimators that trained G on hard masks."""
+        return cls(view, mask_ratio, hard=estimator != "soft")
 
     def as_meta(self) -> dict:
         return asdict(self)

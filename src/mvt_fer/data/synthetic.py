@@ -68,6 +68,18 @@ def _to_px(points: np.ndarray) -> np.ndarray:
     return np.round(points * 16).astype(np.int32)
 
 
+def _face_point(u, v, center, radius, yaw, roll) -> np.ndarray:
+    """Canvas coordinates (..., 2) of face-local points (u, v), which run from -1 to 1 across the face: yaw
+    slides them towards the side the head turns to, roll rotates them about the face centre."""
+    s_yaw, c_yaw = np.sin(np.radians(yaw)), np.cos(np.radians(yaw))
+    c_roll, s_roll = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    u = u * c_yaw + s_yaw * 0.15  # features slide towards the turn
+    x, y = u * radius, v * radius
+    return np.stack([center[0] + c_roll * x - s_roll * y, center[1] + s_roll * x + c_roll * y], -1)
+
+
 def _draw_features(canvas, cues, center, radius, yaw, roll, color, brows=True, eyes=True, mouth=True):
     """Brows, eyes and mouth of one face (or of a distractor) in face-local coordinates.
 
@@ -76,14 +88,9 @@ def _draw_features(canvas, cues, center, radius, yaw, roll, color, brows=True, e
     """
     brow_raise, brow_tilt, eye_open, mouth_curve, mouth_open, mouth_width, mouth_asym = cues
     s_yaw, c_yaw = np.sin(np.radians(yaw)), np.cos(np.radians(yaw))
-    c_roll, s_roll = np.cos(np.radians(roll)), np.sin(np.radians(roll))
 
     def place(u, v):
-        u = np.asarray(u, dtype=np.float64)
-        v = np.asarray(v, dtype=np.float64)
-        u = u * c_yaw + s_yaw * 0.15  # features slide towards the turn
-        x, y = u * radius, v * radius
-        return np.stack([center[0] + c_roll * x - s_roll * y, center[1] + s_roll * x + c_roll * y], -1)
+        return _face_point(u, v, center, radius, yaw, roll)
 
     thick = max(1, int(round(radius * 0.13)))
     for side in (-1.0, 1.0):
@@ -186,8 +193,7 @@ def _decoy(
     mouth = rng.random() < 0.5
     # Wide and tall enough to cover whole patches at the print's place, whatever the patch grid.
     v, half = (0.62, (0.62, 0.45)) if mouth else (-0.3, (0.8, 0.45))
-    s_yaw, c_roll, s_roll = np.sin(np.radians(yaw)), np.cos(np.radians(roll)), np.sin(np.radians(roll))
-    c = np.array(center) + radius * np.array([s_yaw * 0.15 * c_roll - v * s_roll, s_yaw * 0.15 * s_roll + v * c_roll])
+    c = _face_point(0.0, v, center, radius, yaw, roll)
     scale = rng.uniform(1.0, 1.15, 2)
     mask = np.zeros((size, size), np.uint8)
     box = cv2.boxPoints((tuple(c), tuple(2 * radius * np.array(half) * scale), roll + rng.uniform(-8, 8)))
@@ -195,8 +201,7 @@ def _decoy(
     # In skin tones: the print looks like a face's own feature, and only the patch's straight edges, which
     # stand out of the face's outline, give it away.
     color = (skin * rng.uniform(0.85, 1.15, 3)).clip(0, 255)
-    printed = np.empty_like(canvas)
-    printed[:] = color.astype(np.uint8)
+    printed = np.full_like(canvas, color.astype(np.uint8))
     other = decoy_class(rng, label)
     ink = tuple(float(k) for k in rng.uniform(10, 70, 3))
     _draw_features(

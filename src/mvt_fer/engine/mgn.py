@@ -11,9 +11,11 @@ from tqdm import tqdm
 from ..data.dataset import ImageDataset
 from ..losses import discriminator_loss, generator_loss, prediction_variance, sampled_generator_loss
 from ..masking import (
+    MaskReading,
+    apply_mask,
+    as_grid,
     bernoulli_log_prob,
     discriminator_view,
-    inference_keep,
     random_patch_mask,
     sample_mask,
     straight_through_top_k,
@@ -88,6 +90,7 @@ def score_views(
     area), and mean(Mp)."""
     G.eval(), D.eval()
     gen = torch.Generator().manual_seed(seed)
+    reading = MaskReading.for_estimator(view, mask_ratio, estimator)
     hits = {"full": 0, "random": 0, "generated": 0, "kept_random": 0, "kept_generated": 0}
     mp_sum, n = 0.0, 0
     for images, _, index in inference_batches(dataset, batch_size, dev):
@@ -100,10 +103,8 @@ def score_views(
                 "random": discriminator_view(images, r, view, G.patch_size, G.grid),
                 "generated": generated_view(images, mp, G, view, mask_ratio, estimator, gen),
                 # x ⊙ up(keep): the classifier's input, whose quality the masks are for.
-                "kept_random": discriminator_view(images, 1 - r, "show", G.patch_size, G.grid),
-                "kept_generated": discriminator_view(
-                    images, inference_keep(mp, view, mask_ratio, estimator != "soft"), "show", G.patch_size, G.grid
-                ),
+                "kept_random": apply_mask(images, as_grid(1 - r, G.grid), G.patch_size),
+                "kept_generated": apply_mask(images, as_grid(reading.keep(mp), G.grid), G.patch_size),
             }
             for name, v in views.items():
                 hits[name] += (D(v).argmax(-1) == y).sum().item()

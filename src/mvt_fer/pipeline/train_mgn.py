@@ -41,7 +41,7 @@ def train_mgn(p: Params) -> None:
     history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor, resume))
     if not distributed.is_main():
         return
-    reading = MaskReading(p.mgn.view, p.mask_ratio, hard=p.mgn.estimator != "soft")
+    reading = MaskReading.for_estimator(p.mgn.view, p.mask_ratio, p.mgn.estimator)
     save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, reading)
     write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))
     plots.mgn_curves(history, PLOTS / "mgn" / "curves.png")
