@@ -15,20 +15,33 @@ from mvt_fer.errors import UserError
 
 def test_grid_covers_the_three_tables_once_each():
     points = ablation.grid()
-    assert len(points) == len(set(points)) == len({p.name for p in points}) == 39  # 3 seeds x 13
+    assert len(points) == len(set(points)) == len({p.name for p in points}) == 45  # 3 seeds x 15
     for seed in ablation.SEEDS:
         mine = [p for p in points if p.seed == seed]
-        assert {(p.noise, p.row) for p in mine if p.fn == "sigmoid" and p.mask_ratio == 0.15} == {
-            (n, r) for n in ablation.NOISE_RATES for r in ablation.ROWS
-        }
+        assert {
+            (p.noise, p.row) for p in mine if p.fn == "sigmoid" and p.mask_ratio == 0.15 and p.source == "generator"
+        } == {(n, r) for n in ablation.NOISE_RATES for r in ablation.ROWS}
         assert {p.fn for p in mine if p.noise == 0.3 and p.use_masks and p.relabel} == set(ablation.FNS)
-        assert {p.mask_ratio for p in mine if p.noise == 0.0 and p.use_masks and not p.relabel} == {0.1, 0.15, 0.2}
-    assert points[0].seed == 0 and points[-1].seed == 2  # whole seeds first
+        table1 = {(p.masks, p.mask_ratio) for p in mine if p.noise == 0.0 and not p.relabel}
+        assert table1 == {("none", 0.15), ("G", 0.1), ("G", 0.15), ("G", 0.2), ("random", 0.15), ("oracle", 0.15)}
+        assert all(p.source == "generator" for p in mine if p.relabel or p.noise > 0)  # bounds: Table 1 alone
+    first = [p for p in points if p.mask_ratio == 0.15]
+    assert points[: len(first)] == first and [p.seed for p in first] == sorted(
+        p.seed for p in first
+    )  # whole seeds first
 
 
 def test_every_command_sets_every_varied_key():
     """dvc exp run -S edits params.yaml in place: a key left out would keep the previous run's value."""
-    varied = {"seed", "prepare.noise_rate", "mask_ratio", "mvt.use_masks", "relabel.enabled", "relabel.fn"}
+    varied = {
+        "seed",
+        "prepare.noise_rate",
+        "mask_ratio",
+        "mvt.use_masks",
+        "relabel.enabled",
+        "relabel.fn",
+        "masks.source",
+    }
     for point in ablation.grid(range(1)):
         cmd = ablation.exp_command(point)
         sets = dict(arg.split("=", 1) for arg in cmd[cmd.index("-S") :] if arg != "-S")
@@ -37,12 +50,13 @@ def test_every_command_sets_every_varied_key():
         assert cmd[:5] == ["dvc", "exp", "run", "-n", point.name]
 
 
-def _fake_workspace(root, log_rows, acc, precision=None):
+def _fake_workspace(root, log_rows, acc, precision=None, started=None):
     (root / "metrics").mkdir(parents=True)
     (root / "logs").mkdir()
     (root / "plots" / "train").mkdir(parents=True)
     (root / "metrics" / "eval.json").write_text(json.dumps({"accuracy": acc, "subsets": {"occluded": acc - 0.1}}))
-    (root / "metrics" / "train.json").write_text(json.dumps({"relabel": {"precision": 0.5, "recall": 0.25}}))
+    relabel = {"precision": 0.5, "recall": 0.25, "started_epoch": started}
+    (root / "metrics" / "train.json").write_text(json.dumps({"val_acc": acc + 0.02, "relabel": relabel}))
     (root / "metrics" / "masks.json").write_text(json.dumps({"mask_area": {"test": 0.14}, "off_face_share": 0.9}))
     pd.DataFrame(log_rows, columns=["epoch", "index", "old", "new", "clean", "p_gt", "p_max"]).to_csv(
         root / "logs" / "relabel.csv", index=False
@@ -60,7 +74,7 @@ def test_collect_counts_wrong_changes_from_the_log(tmp_path):
         precision=[0.5, 0.0],
     )
     row = ablation.collect(point, tmp_path)
-    assert (row["relabel_count"], row["relabel_wrong"]) == (3, 2)
+    assert (row["relabel_count"], row["relabel_wrong"]) == (3, 2) and row["val_acc"] == pytest.approx(0.82)
     assert row["test_acc_curve"] == [0.3, 0.8] and row["row"] == "MVT (both)" and row["occluded"] == pytest.approx(0.7)
     assert row["relabel_precision_by_epoch"] == [0.5, 0.0]  # epoch 10: one of two restores the clean label
 
@@ -83,17 +97,30 @@ def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
             _fake_workspace(
                 ws,
                 log if point.relabel else [],
-                acc + (0.01 if point.relabel else 0.0),
+                acc + (0.01 if point.relabel else 0.0) + {"oracle": 0.05, "random": -0.05}.get(point.source, 0.0),
                 precision=[0.5, 0.0] if point.relabel and point.noise > 0 else None,
+                started=[3, None, 4][seed] if point.relabel else None,
             )
             rows.append(ablation.collect(point, ws))
+    rows.reverse()  # the gate's epochs are listed seed by seed whatever order the runs were appended in
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "runs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     tables = ablation.report(tmp_path / "out")
     t3 = tables["table3_modules"]
     cell = t3[(t3.noise == 0.3) & (t3.row == "+relabel")]["accuracy"].item()
     assert cell == f"{np.mean([0.81, 0.85, 0.89]):.3f} ± {np.std([0.81, 0.85, 0.89], ddof=1):.3f} (n=3)"
-    assert list(tables["table1_mask_ratio"]["mask_ratio"]) == [0.0, 0.1, 0.15, 0.2]
+    t1 = tables["table1_mask_ratio"]
+    assert list(zip(t1.masks, t1.mask_ratio)) == [
+        ("none", 0.0),
+        ("random", 0.15),
+        ("G", 0.1),
+        ("G", 0.15),
+        ("G", 0.2),
+        ("oracle", 0.15),
+    ]
+    assert t1.set_index("masks").loc["oracle", "accuracy"] == f"{np.mean([0.85, 0.89, 0.93]):.3f} ± 0.040 (n=3)"
+    assert t3.set_index(["noise", "row"]).loc[(0.3, "+relabel"), "started_epoch"] == "3, never, 4"
+    assert t3.set_index(["noise", "row"]).loc[(0.0, "baseline"), "started_epoch"] == "-"
     t2 = tables["table2_threshold_fn"]
     assert t2.set_index("fn").loc["linear", "relabel_precision_first"] == "0.500 ± 0.000 (n=3)"
     assert list(tables["table2_threshold_fn"]["fn"]) == list(ablation.FNS)

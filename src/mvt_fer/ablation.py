@@ -40,6 +40,7 @@ ROWS = {  # Table 3: (mvt.use_masks, relabel.enabled)
     "+relabel": (False, True),
     "MVT (both)": (True, True),
 }
+BOUNDS = ("random", "oracle")  # Table 1's masks beside G's (masks.source), at the default ratio
 DEFAULT_FN, DEFAULT_RATIO = "sigmoid", 0.15
 
 
@@ -53,11 +54,13 @@ class Point:
     use_masks: bool
     relabel: bool
     fn: str
+    source: str = "generator"  # masks.source: G's masks, or one of the BOUNDS
 
     @property
     def name(self) -> str:
         tail = f"relabel-{self.fn}" if self.relabel else "norelabel"
-        masks = f"mgn{self.mask_ratio:g}" if self.use_masks else "nomasks"
+        kind = "mgn" if self.source == "generator" else self.source
+        masks = f"{kind}{self.mask_ratio:g}" if self.use_masks else "nomasks"
         return f"abl-s{self.seed}-n{self.noise:g}-{masks}-{tail}"
 
     def overrides(self) -> dict:
@@ -68,21 +71,33 @@ class Point:
             "mvt.use_masks": self.use_masks,
             "relabel.enabled": self.relabel,
             "relabel.fn": self.fn,
+            "masks.source": self.source,
         }
 
     @property
     def row(self) -> str:
+        """Table 3's row; a bound's masks are Table 1's alone."""
+        if self.source != "generator":
+            return f"{self.source} masks"
         return next(r for r, flags in ROWS.items() if flags == (self.use_masks, self.relabel))
+
+    @property
+    def masks(self) -> str:
+        """Table 1's row: none, G, or a bound."""
+        return ("G" if self.source == "generator" else self.source) if self.use_masks else "none"
 
 
 def grid(seeds=SEEDS) -> list[Point]:
-    """Table 3 and Table 2 (the four f, full method) at noise 0.3, then Table 3 and Table 1 (mask ratios,
-    MGN only) at noise 0; seeds outermost, so a sweep stopped early still has whole seeds."""
+    """Per seed, Table 3 and Table 2 (the four f, full method) at noise 0.3, then Table 3 and Table 1's
+    bounds at noise 0; Table 1's other mask ratios after every seed's, since each trains its own MGN. Seeds
+    outermost, so a sweep stopped early has whole seeds of Tables 2 and 3."""
     points: list[Point] = []
     for seed in seeds:
         points += [Point(seed, 0.3, DEFAULT_RATIO, m, r, DEFAULT_FN) for m, r in ROWS.values()]
         points += [Point(seed, 0.3, DEFAULT_RATIO, True, True, fn) for fn in FNS]
         points += [Point(seed, 0.0, DEFAULT_RATIO, m, r, DEFAULT_FN) for m, r in ROWS.values()]
+        points += [Point(seed, 0.0, DEFAULT_RATIO, True, False, DEFAULT_FN, bound) for bound in BOUNDS]
+    for seed in seeds:
         points += [Point(seed, 0.0, ratio, True, False, DEFAULT_FN) for ratio in MASK_RATIOS]
     return list(dict.fromkeys(points))  # Table 1's 0.15 and Table 2's sigmoid are Table 3 rows
 
@@ -110,13 +125,17 @@ def collect(point: Point, workspace: Path = Path(".")) -> dict:
         "use_masks": point.use_masks,
         "relabel": point.relabel,
         "fn": point.fn,
+        "source": point.source,
         "row": point.row,
+        "masks": point.masks,
         "accuracy": ev["accuracy"],
         "occluded": ev.get("subsets", {}).get("occluded"),
         "relabel_count": len(log),
         "relabel_wrong": int((log["new"] != log["clean"]).sum()),
         "relabel_precision": relabel.get("precision"),
         "relabel_recall": relabel.get("recall"),
+        "started_epoch": relabel.get("started_epoch"),  # the gate's first open epoch (None: never opened)
+        "val_acc": tr.get("val_acc"),
         # Per epoch, as the loop measured it (epochs without changes dropped): whole-run precision hides that
         # the first relabel epoch fixes mostly noisy labels and later ones more and more clean labels the
         # classifier gets wrong. Absent without known clean labels (no injected noise) or relabeling.
@@ -169,12 +188,25 @@ def _mean_std(values: pd.Series) -> str:
     return f"{v.mean():{fmt}} ± {v.std(ddof=1):{fmt}} (n={len(v)})"
 
 
+def _per_seed(values: pd.Series) -> str:
+    """The gate's first open epoch, seed by seed ('never': it stayed shut)."""
+    return ", ".join("never" if pd.isna(v) else f"{v:.0f}" for v in values)
+
+
 def summarize(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Tables 1-3 as mean ± sample std over seeds."""
+    """Tables 1-3 as mean ± sample std over seeds (the gate's epochs listed seed by seed)."""
     by_epoch = runs.get("relabel_precision_by_epoch", pd.Series(None, index=runs.index, dtype=object))
-    runs = runs.assign(relabel_precision_first=by_epoch.map(lambda e: e[0] if isinstance(e, list) and e else np.nan))
+    runs = runs.assign(
+        relabel_precision_first=by_epoch.map(lambda e: e[0] if isinstance(e, list) and e else np.nan),
+        # runs from before the bounds and the gate (results/ablation-patch-stem) lack these columns
+        source=runs.get("source", "generator"),
+        masks=runs.get("masks", runs.use_masks.map({True: "G", False: "none"})),
+        started_epoch=runs.get("started_epoch", np.nan),
+        val_acc=runs.get("val_acc", np.nan),
+    ).sort_values("seed", kind="stable")
     figures = [
         "accuracy",
+        "val_acc",
         "occluded",
         "relabel_count",
         "relabel_wrong",
@@ -182,25 +214,33 @@ def summarize(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "relabel_precision_first",
         "relabel_recall",
     ]
-    main = runs[(runs.mask_ratio == DEFAULT_RATIO) & (runs.fn == DEFAULT_FN)]
-    table3 = main.groupby(["noise", "row"])[figures].agg(_mean_std).reset_index()
+    aggregate = {f: _mean_std for f in figures} | {"started_epoch": _per_seed}
+
+    def table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        out = frame.groupby(by).agg(aggregate).reset_index()
+        out.loc[~frame.groupby(by).relabel.any().to_numpy(), "started_epoch"] = "-"
+        return out
+
+    generated = runs[runs.source == "generator"]
+    main = generated[(generated.mask_ratio == DEFAULT_RATIO) & (generated.fn == DEFAULT_FN)]
+    table3 = table(main, ["noise", "row"])
     table3 = table3.sort_values(["noise", "row"], key=lambda c: c.map(list(ROWS).index) if c.name == "row" else c)
-    table2 = (
-        runs[(runs.noise == 0.3) & runs.use_masks & runs.relabel & (runs.mask_ratio == DEFAULT_RATIO)]
-        .groupby("fn")[figures]
-        .agg(_mean_std)
-        .reset_index()
+    table2 = table(
+        generated[
+            (generated.noise == 0.3) & generated.use_masks & generated.relabel & (generated.mask_ratio == DEFAULT_RATIO)
+        ],
+        ["fn"],
     )
     table2 = table2.sort_values("fn", key=lambda c: c.map(FNS.index))
-    ratio_runs = runs[
-        (runs.noise == 0.0) & ~runs.relabel & ((runs.mask_ratio.isin(MASK_RATIOS) & runs.use_masks) | ~runs.use_masks)
-    ].copy()
-    ratio_runs.loc[~ratio_runs.use_masks, "mask_ratio"] = 0.0  # the baseline is the ratio-0 row: no mask
+    ratio_runs = runs[(runs.noise == 0.0) & ~runs.relabel].copy()
+    ratio_runs.loc[~ratio_runs.use_masks, "mask_ratio"] = 0.0  # no masks is the ratio-0 row
     ratio_runs.loc[~ratio_runs.use_masks, ["mask_area", "off_face_share"]] = np.nan
+    order = ["none", "random", "G", "oracle"]
     table1 = (
-        ratio_runs.groupby("mask_ratio")[["accuracy", "occluded", "mask_area", "off_face_share"]]
+        ratio_runs.groupby(["masks", "mask_ratio"])[["accuracy", "val_acc", "occluded", "mask_area", "off_face_share"]]
         .agg(_mean_std)
         .reset_index()
+        .sort_values(["masks", "mask_ratio"], key=lambda c: c.map(order.index) if c.name == "masks" else c)
     )
     return {"table1_mask_ratio": table1, "table2_threshold_fn": table2, "table3_modules": table3}
 
@@ -210,6 +250,7 @@ def curves_plot(runs: pd.DataFrame, path: Path) -> None:
     Table 2's four f."""
     from .plots import _save, plt
 
+    runs = runs[runs.get("source", pd.Series("generator", index=runs.index)) == "generator"]
     panels = [
         (
             f"noise {n:g}: modules",
