@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -20,12 +22,35 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+CACHE_TYPE = re.search(r"^\[cache\][^[]*?^\s*type\s*=\s*(\S+)", (ROOT / ".dvc" / "config").read_text(), re.M | re.S)[1]
+
+
 def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
     """Skip a test whose real data (paths under ../shared/data) is absent, unless MVT_REQUIRE_SHARED_DATA=1
     (CI sets it: there a missing file fails the test instead of skipping it silently)."""
     missing = [p for p in parts if not (SHARED_DATA / p).exists()]
     skip = bool(missing) and os.environ.get("MVT_REQUIRE_SHARED_DATA") != "1"
     return pytest.mark.skipif(skip, reason=f"no {', '.join(missing)} in ../shared/data")
+
+
+def decode(plan, folder: Path, skip: bool = False, workers: int = 1) -> tuple[dict, dict]:
+    """An adapter's plan through the store writer prepare uses, read back: ({split: SplitData with images
+    (and face) in memory}, {part: {"kept", "dropped"}}). A bad row raises as in prepare."""
+    from mvt_fer.data.store import write_split
+
+    folder.mkdir(parents=True, exist_ok=True)
+    splits, report = {}, {}
+    for name, parts in plan.splits.items():
+        split, part_report = write_split(folder, name, parts, workers, skip)
+        report |= part_report
+        if split is not None:
+            split.images = np.load(folder / f"{name}.npy")
+            face = folder / f"{name}_face.npy"
+            split.face = np.load(face) if face.is_file() else None
+            splits[name] = split
+    if plan.check is not None:
+        plan.check(splits)
+    return splits, report
 
 
 # Overrides on top of the project's params.yaml (src/mvt_fer/configs/_tiny.yaml): tiny model, few images, one
@@ -76,6 +101,7 @@ def repo(tmp_path, tiny_params):
     run_cmd(["git", "config", "user.email", "test@example.com"], work, env)
     run_cmd(["dvc", "init", "-q"], work, env)
     run_cmd(["dvc", "config", "core.analytics", "false"], work, env)
+    run_cmd(["dvc", "config", "cache.type", CACHE_TYPE], work, env)  # the project's: outputs linked, not copied
     run_cmd(["git", "add", "-A"], work, env)
     run_cmd(["git", "commit", "-q", "-m", "init"], work, env)
     return work, env

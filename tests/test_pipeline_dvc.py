@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 
@@ -113,3 +114,29 @@ def test_bad_params_stop_dvc_repro_with_one_line(repo):
     assert proc.returncode != 0
     assert "error: params.yaml: mvt.epochz: unknown key" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.reliability
+def test_outputs_are_linked_to_the_cache_and_a_rerun_never_writes_through_the_link(repo):
+    """With the project's cache.type (hard links here) the store is on disk once; a rerun, by DVC or by hand
+    without DVC removing the outputs first, replaces files whole, so every cached object keeps its hash."""
+    work, env = repo
+    run_cmd(["dvc", "repro", "prepare"], work, env)
+    run_cmd(["git", "add", "-A"], work, env)
+    run_cmd(["git", "commit", "-q", "-m", "first store"], work, env)
+    cache = work / ".dvc" / "cache" / "files" / "md5"
+    objects = {p.stat().st_ino: p for p in cache.rglob("*") if p.is_file() and p.suffix != ".dir"}
+    store = work / "data" / "prepared"
+    assert (store / "train.npy").stat().st_ino in objects, "the output is a copy, not a link to the cache"
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["prepare"]["synthetic"]["n_train"] += 7
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_cmd(["python", "stages/prepare.py"], work, env)  # by hand: the linked files are still in place
+    run_cmd(["dvc", "repro", "prepare"], work, env)
+    objects = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".dir"]
+    assert len(objects) >= 2 * 7  # both stores' files are cached
+    for path in objects:
+        assert hashlib.md5(path.read_bytes()).hexdigest() == path.parent.name + path.name, path
+    run_cmd(["git", "checkout", "-q", "--", "params.yaml", "dvc.lock"], work, env)  # back to the first store
+    run_cmd(["dvc", "checkout", "prepare"], work, env)
+    assert len(PreparedStore(store).rows("train")) == params["prepare"]["synthetic"]["n_train"] - 7

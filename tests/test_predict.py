@@ -3,6 +3,7 @@ parity, the Haar detector on a real face, overlays, and one-line errors."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -38,8 +39,28 @@ def trained(tmp_path_factory):
 
 def _invoke(ws, monkeypatch, *args):
     monkeypatch.chdir(ws)
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, [str(a) for a in args])
     return result
+
+
+@pytest.fixture(scope="module")
+def crops(trained, tmp_path_factory):
+    """The trained workspace's 42 test images as PNG files, one face each (for --no-detect)."""
+    folder = tmp_path_factory.mktemp("crops")
+    for i, image in enumerate(PreparedStore(trained / "data" / "prepared").images("test")):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), image[..., ::-1])
+    return folder
+
+
+# Probabilities are written rounded to 6 decimals, and a forward pass's float noise depends on the batch
+# size (~1e-7): the same face in another batch may differ by one in the last digit.
+ROUNDED = {"check_exact": False, "rtol": 0, "atol": 1.5e-6}
+
+
+def _rows(path):
+    """The predictions CSV with each file's name alone (to compare runs on different folders)."""
+    table = pd.read_csv(path)
+    return table.assign(file=table["file"].map(lambda f: f.replace("\\", "/").rsplit("/", 1)[-1]))
 
 
 def test_no_detect_on_the_test_crops_matches_evaluate(trained, monkeypatch, tmp_path):
@@ -121,8 +142,15 @@ def test_bad_inputs_are_one_line_errors(trained, monkeypatch, tmp_path):
     result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "nothing*.jpg"))
     assert result.exit_code == 2 and "no such file, folder or matching pattern" in result.output
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
-    result = _invoke(trained, monkeypatch, "predict", str(tmp_path / "broken.jpg"), "--no-detect")
-    assert result.exit_code == 2 and "broken.jpg: cannot be decoded" in result.output
+    # A photo that cannot be decoded, given alone: a warning and a row saying so, exit status 1.
+    result = _invoke(
+        trained, monkeypatch, "predict", tmp_path / "broken.jpg", "--no-detect", "--out", tmp_path / "b.csv"
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"warning: {tmp_path / 'broken.jpg'}: cannot be decoded as an image; skipped" in result.output.splitlines()
+    assert pd.read_csv(tmp_path / "b.csv")[["face", "error"]].values.tolist() == [[-1, "cannot be decoded as an image"]]
+    result = _invoke(trained, monkeypatch, "predict", tmp_path / "broken.jpg", "--device", "tpu")
+    assert result.exit_code == 2 and "--device: 'tpu' is not a device" in result.output
     result = _invoke(
         trained,
         monkeypatch,
@@ -132,8 +160,11 @@ def test_bad_inputs_are_one_line_errors(trained, monkeypatch, tmp_path):
         "onnx",
         "--onnx",
         str(tmp_path / "none.onnx"),
+        "--device",
+        "cuda",
     )
     assert result.exit_code == 2 and "no ONNX model" in result.output
+    assert "--device cuda is ignored: --backend onnx runs on the CPU" in result.output
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     result = _invoke(
         trained,
@@ -146,3 +177,50 @@ def test_bad_inputs_are_one_line_errors(trained, monkeypatch, tmp_path):
         str(tmp_path / "junk.onnx"),
     )
     assert result.exit_code == 2 and "junk.onnx: not a readable ONNX model" in result.output
+
+
+def test_an_undecodable_photo_among_good_ones_is_a_warning_and_a_row(trained, crops, monkeypatch, tmp_path):
+    result = _invoke(trained, monkeypatch, "predict", crops, "--no-detect", "--out", tmp_path / "good.csv")
+    assert result.exit_code == 0, result.output
+    photos = tmp_path / "photos"
+    shutil.copytree(crops, photos)
+    (photos / "0005_bad.jpg").write_bytes(b"")  # zero bytes, between 0005.png and 0006.png
+    result = _invoke(
+        trained, monkeypatch, "predict", photos, "--no-detect", "--batch-size", 4, "--out", tmp_path / "p.csv"
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert [line for line in result.output.splitlines() if "0005_bad.jpg" in line] == [
+        f"warning: {photos / '0005_bad.jpg'}: cannot be decoded as an image; skipped"
+    ]
+    assert "42 face(s) in 43 image(s)" in result.output and "1 image(s) could not be decoded" in result.output
+    rows, good = _rows(tmp_path / "p.csv"), _rows(tmp_path / "good.csv")
+    assert good["error"].isna().all()  # the column is there, empty
+    bad = rows[rows["error"].notna()]
+    assert bad.index.tolist() == [6] and bad["file"].item() == "0005_bad.jpg"
+    assert bad["face"].item() == -1 and bad["error"].item() == "cannot be decoded as an image"
+    assert bad.drop(columns=["file", "face", "model_dataset", "error"]).isna().all(axis=None)
+    good_rows = rows.drop(index=6).reset_index(drop=True)  # (its boxes read as floats: the bad row's are empty)
+    pd.testing.assert_frame_equal(good_rows, good, check_dtype=False, **ROUNDED)
+
+
+def test_batches_of_one_give_the_same_rows_and_overlays(trained, crops, monkeypatch, tmp_path):
+    for name, args in (("one", ["--batch-size", 1]), ("default", [])):
+        out, overlays = tmp_path / f"{name}.csv", tmp_path / f"overlays_{name}"
+        result = _invoke(
+            trained, monkeypatch, "predict", crops, "--no-detect", "--out", out, "--overlay-dir", overlays, *args
+        )
+        assert result.exit_code == 0, result.output
+    one, default = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "default.csv")
+    assert len(one) == 42
+    pd.testing.assert_frame_equal(one, default, **ROUNDED)
+    for name in ("one", "default"):  # every overlay drawn, under its photo's name
+        assert sorted(p.name for p in (tmp_path / f"overlays_{name}").iterdir()) == [f"{i:04d}.png" for i in range(42)]
+
+
+def test_device_cpu(trained, crops, monkeypatch, tmp_path):
+    result = _invoke(
+        trained, monkeypatch, "predict", crops, "--no-detect", "--device", "cpu", "--out", tmp_path / "p.csv"
+    )
+    assert result.exit_code == 0, result.output
+    evaluated = pd.read_csv(trained / "plots" / "eval" / "confusion.csv")
+    assert pd.read_csv(tmp_path / "p.csv")["expression"].tolist() == evaluated["predicted"].tolist()

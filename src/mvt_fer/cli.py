@@ -114,29 +114,41 @@ def predict_command(
     ),
     onnx: Path = typer.Option(Path("models/mvt.onnx"), help="exported model for --backend onnx"),
     overlay_dir: Path | None = typer.Option(None, help="also draw a PNG per image: boxes, labels, erased patches"),
-    batch_size: int = typer.Option(64, min=1, help="faces per forward pass"),
+    batch_size: int = typer.Option(64, min=1, help="faces per forward pass (face crops are held a batch at a time)"),
     margin: float = typer.Option(0.1, min=0.0, help="grow each detected box by this share of its side"),
     min_face: int = typer.Option(24, min=8, help="smallest face side the detector reports, pixels"),
+    device: str | None = typer.Option(
+        None,
+        help='--backend torch runs on this device: "cpu", "cuda", "cuda:1" (default: cuda if available, else '
+        "cpu); ONNX Runtime always runs on the CPU",
+    ),
 ) -> None:
-    """Predict the expression of every face in the given images."""
-    from .inference import OnnxBackend, TorchBackend, dataset_warning
+    """Predict the expression of every face in the given images. An image that cannot be decoded gets a
+    warning and a row with `error` set; the others are all written, and the exit status is then 1."""
+    from .inference import OnnxBackend, TorchBackend, dataset_warning, torch_device
     from .predict import gather_inputs, predict_files, write_predictions
 
     try:
         if backend not in ("torch", "onnx"):
             raise UserError(f"--backend: {backend!r} is neither torch nor onnx")
-        model = OnnxBackend(onnx) if backend == "onnx" else TorchBackend(mvt, mgn)
+        if backend == "onnx" and device not in (None, "cpu"):
+            typer.echo(f"note: --device {device} is ignored: --backend onnx runs on the CPU", err=True)
+        model = OnnxBackend(onnx) if backend == "onnx" else TorchBackend(mvt, mgn, torch_device(device))
         if warning := dataset_warning(model.dataset, onnx if backend == "onnx" else mvt):
             typer.echo(warning, err=True)
         table = predict_files(gather_inputs(inputs), model, detect, batch_size, margin, min_face, overlay_dir)
         write_predictions(table, out)
     except UserError as err:
         _fail(err)
-    faces = int((table["face"] >= 0).sum())
+    failed = int((table["error"] != "").sum())
+    faceless = int(((table["face"] < 0) & (table["error"] == "")).sum())
     typer.echo(
-        f"predict: {faces} face(s) in {table['file'].nunique()} image(s) -> {out}"
-        + (f"; no face found in {int((table['face'] < 0).sum())} image(s)" if (table["face"] < 0).any() else "")
+        f"predict: {int((table['face'] >= 0).sum())} face(s) in {table['file'].nunique()} image(s) -> {out}"
+        + (f"; no face found in {faceless} image(s)" if faceless else "")
+        + (f"; {failed} image(s) could not be decoded (see the error column)" if failed else "")
     )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("export")

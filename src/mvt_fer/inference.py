@@ -142,13 +142,36 @@ class OnnxBackend:
 
 
 class TorchBackend:
-    """The PyTorch predictor, called on float arrays (B, 3, H, W) in [0, 1]."""
+    """The PyTorch predictor on `device` (a torch.device), called on float arrays (B, 3, H, W) in [0, 1]."""
 
-    def __init__(self, mvt: str | Path, mgn: str | Path | None):
-        self.predictor, meta = load_predictor(mvt, mgn)
+    def __init__(self, mvt: str | Path, mgn: str | Path | None, device: torch.device | None = None):
+        self.device = device or torch.device("cpu")
+        predictor, meta = load_predictor(mvt, mgn)
+        self.predictor = predictor.to(self.device)
         self.classes, self.image_size = meta["classes"], meta["image_size"]
         self.dataset = meta.get("dataset") or UNKNOWN_DATASET
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        return self.predictor(torch.from_numpy(images)).numpy()
+        return self.predictor(torch.from_numpy(images).to(self.device)).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def keep_grid(self, images: np.ndarray) -> np.ndarray | None:
+        """G's keep grids (B, h, w) for these images, or None without G (for overlays)."""
+        keep = self.predictor.keep_grid(torch.from_numpy(images).to(self.device))
+        return None if keep is None else keep.float().cpu().numpy()
+
+
+def torch_device(name: str | None) -> torch.device:
+    """`--device`: "cpu", "cuda", "cuda:1", ...; None: the GPU where there is one, else the CPU."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device: {name!r} is not a device (cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device: {name!r} is not a device (cpu, cuda or cuda:N)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"--device: {name}: no such GPU here ({torch.cuda.device_count()} visible)")
+    return device

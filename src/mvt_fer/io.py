@@ -31,6 +31,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_stale_temps(path: str | Path) -> None:
+    """Delete what a killed writer left of `atomic_path(path)`: its temporary siblings. Stages of one
+    workspace never run at once (dvc holds the repository's lock), so none of them is still being written."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON with sorted keys and a fixed float format, so equal results give equal bytes."""
     with atomic_path(path) as tmp:

@@ -76,6 +76,9 @@ class PrepareParams(Section):
         "or count it in metrics/prepare.json and go on (skip)",
     )
     image_size: Annotated[int, Field(ge=16, le=1024)] = Field(48, description="side of the stored square images")
+    workers: PositiveInt | None = Field(
+        None, description="processes that decode images (the stored bytes do not depend on it); null: every core"
+    )
     noise_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="share of train labels flipped at random (the clean label is kept)"
     )

@@ -105,22 +105,32 @@ def mask_grid(images: np.ndarray, keep: np.ndarray, patch_size: int, path: str |
     _save(fig, path)
 
 
+def _sum_rows(array: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """The float64 sum over the first axis, a chunk of rows at a time: a memmapped split of any size is
+    never converted whole."""
+    total = np.zeros(array.shape[1:], np.float64)
+    for start in range(0, len(array), chunk):
+        total += np.asarray(array[start : start + chunk], np.float64).sum(0)
+    return total
+
+
 def mean_mask(
     keep: np.ndarray, patch_size: int, path: str | Path, title: str = "", images: np.ndarray | None = None
 ) -> None:
     """The mean erased share of every pixel over a set of images; beside the mean image when given."""
     from .masking import up
 
-    erased = 1 - up(np.asarray(keep, np.float64).mean(0), patch_size)
+    erased = 1 - up(_sum_rows(keep) / len(keep), patch_size)
     panels = 1 if images is None else 2
     fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.2), squeeze=False)
     if images is not None:
-        axes[0, 0].imshow(np.asarray(images, np.float64).mean(0).astype(np.uint8))
+        total = _sum_rows(images)  # (H, W, 3); exact, as uint8 pixels sum to integers well below 2**53
+        axes[0, 0].imshow((total / len(images)).astype(np.uint8))
         axes[0, 0].set_title("mean image", fontsize=9)
         axes[0, 0].axis("off")
     ax = axes[0, -1]
     if images is not None:  # the erased share over the mean image, where it falls on the face
-        ax.imshow(np.asarray(images, np.float64).mean((0, 3)), cmap="gray")
+        ax.imshow(total.sum(-1) / (3 * len(images)), cmap="gray")
     im = ax.imshow(erased, cmap="magma", vmin=0, alpha=0.65 if images is not None else 1.0)
     fig.colorbar(im, ax=ax, label="erased share")
     ax.axis("off")

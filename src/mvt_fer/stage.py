@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,13 +43,17 @@ def stage_command(fn: StageFn | str) -> Callable[..., None]:
         return getattr(importlib.import_module(f"{__package__}.pipeline.{name}"), name) if isinstance(fn, str) else fn
 
     def command(params: Path = PARAMS_OPTION, debug: bool = DEBUG_OPTION) -> None:
-        from .engine import distributed
         from .params import load_params
 
+        shared = name in DISTRIBUTED
+        if shared:  # torch only where a stage needs it: prepare's worker processes start small without it
+            from .engine import distributed
         try:
             p = load_params(params)
-            distributed.setup()
-            if distributed.is_main() or name in DISTRIBUTED:
+            if shared:
+                distributed.setup()
+                stage()(p)
+            elif int(os.environ.get("RANK", "0")) == 0:  # under torchrun, process 0 alone runs the others
                 stage()(p)
         except UserError as err:
             if debug:
@@ -59,7 +64,8 @@ def stage_command(fn: StageFn | str) -> Callable[..., None]:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         finally:
-            distributed.teardown()
+            if shared:
+                distributed.teardown()
 
     command.__name__ = name
     command.__doc__ = stage_doc(name) if isinstance(fn, str) else fn.__doc__

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, needs_shared_data
+from conftest import SHARED_DATA, decode, needs_shared_data
 from mvt_fer.data import affectnet
 from mvt_fer.errors import UserError
 
@@ -41,7 +41,7 @@ FILES = {
 
 def test_seven_classes_crop_the_box_and_count_drops(tmp_path):
     _affectnet_tree(tmp_path, FILES)
-    splits, report = affectnet.read_affectnet(tmp_path, 32, num_classes=7)
+    splits, report = decode(affectnet.read_affectnet(tmp_path, 32, num_classes=7), tmp_path / "store")
     assert splits["train"].labels.tolist() == [1, 6] and splits["test"].labels.tolist() == [0]
     assert splits["train"].sources == ["1/a.jpg", "2/d.jpg"]
     assert report["train"] == {"kept": 2, "dropped": {"contempt": 1, "no_face": 1, "none": 1}}
@@ -52,7 +52,7 @@ def test_seven_classes_crop_the_box_and_count_drops(tmp_path):
 
 def test_eight_classes_keep_contempt(tmp_path):
     _affectnet_tree(tmp_path, FILES)
-    splits, _ = affectnet.read_affectnet(tmp_path, 32, num_classes=8)
+    splits, _ = decode(affectnet.read_affectnet(tmp_path, 32, num_classes=8), tmp_path / "store")
     assert splits["train"].labels.tolist() == [1, 7, 6]
 
 
@@ -61,17 +61,17 @@ def test_bad_rows_name_file_and_line(tmp_path):
     text = (tmp_path / "training.csv").read_text().replace("2/d.jpg,100,", "2/d.jpg,1o0,")
     (tmp_path / "training.csv").write_text(text)
     with pytest.raises(UserError, match=r"training.csv: line 5: face box and expression must be integers"):
-        affectnet.read_affectnet(tmp_path, 32)
+        decode(affectnet.read_affectnet(tmp_path, 32), tmp_path / "store")
     (tmp_path / "training.csv").write_text(text.replace("1o0", "100").replace(",8,", ",12,"))
     with pytest.raises(UserError, match=r"training.csv: line 4: expression 12 is not 0-10"):
-        affectnet.read_affectnet(tmp_path, 32)
+        decode(affectnet.read_affectnet(tmp_path, 32), tmp_path / "store")
     (tmp_path / "training.csv").write_text(text.replace("1o0", "100"))
     (tmp_path / "Manually_Annotated_Images" / "2" / "d.jpg").write_bytes(b"")
     with pytest.raises(UserError, match=r"training.csv: line 5: image .*d.jpg cannot be decoded"):
-        affectnet.read_affectnet(tmp_path, 32)
+        decode(affectnet.read_affectnet(tmp_path, 32), tmp_path / "store")
     (tmp_path / "training.csv").write_text(HEADER.replace("expression,", "") + "\n")
     with pytest.raises(UserError, match=r"training.csv: missing column\(s\) expression"):
-        affectnet.read_affectnet(tmp_path, 32)
+        decode(affectnet.read_affectnet(tmp_path, 32), tmp_path / "store")
 
 
 @needs_shared_data("affectnet-csv-sample")

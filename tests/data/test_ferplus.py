@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, needs_shared_data
+from conftest import SHARED_DATA, decode, needs_shared_data
 from mvt_fer.data import ferplus
+from mvt_fer.data.rows import Plan
 from mvt_fer.errors import UserError
 
 #          neu hap sur sad ang dis fea con unk NF
@@ -44,7 +45,8 @@ def test_read_split_counts_every_drop_and_makes_three_channels(tmp_path):
     _write_folder(folder, VOTES + [[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 2)
     (folder / "fer0000008.png").unlink()  # a listed image that is missing
     (folder / "fer0000001.png").write_bytes(b"not a png")  # and one that is corrupt
-    split, dropped = ferplus.read_split(folder, 32, skip_bad_rows=True)
+    splits, report = decode(Plan([], {"train": [ferplus.read_split(folder, 32)]}), tmp_path / "store", skip=True)
+    split, dropped = splits["train"], report["FER2013Train"]["dropped"]
     assert split.images.shape == (2, 32, 32, 3) and split.images.dtype == np.uint8
     assert split.labels.tolist() == [7, 0]
     assert split.sources == ["FER2013Train/fer0000005.png", "FER2013Train/fer0000007.png"]
@@ -57,11 +59,11 @@ def test_missing_or_corrupt_image_stops_with_file_and_line_by_default(tmp_path):
     _write_folder(folder, [VOTES[1]] * 3)
     (folder / "fer0000001.png").unlink()
     with pytest.raises(UserError, match=r"label.csv: line 2: image .*fer0000001.png is missing"):
-        ferplus.read_split(folder, 48)
+        decode(Plan([], {"train": [ferplus.read_split(folder, 48)]}), tmp_path / "store")
     _write_folder(tmp_path / "other", [VOTES[1]] * 3)
     (tmp_path / "other" / "fer0000002.png").write_bytes(b"\x89PNG truncated")
     with pytest.raises(UserError, match=r"label.csv: line 3: image .*fer0000002.png cannot be decoded"):
-        ferplus.read_split(tmp_path / "other", 48)
+        decode(Plan([], {"train": [ferplus.read_split(tmp_path / "other", 48)]}), tmp_path / "store")
 
 
 def _write_csv_layout(root, rows, usages):
@@ -81,7 +83,7 @@ def test_csv_layout_reads_fer2013_with_ferplus_votes(tmp_path):
     rows = [VOTES[1], VOTES[3], VOTES[5], VOTES[0], VOTES[1], VOTES[5]]
     usages = ["Training", "Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]
     _write_csv_layout(tmp_path, rows, usages)
-    splits, report = ferplus.read_ferplus(tmp_path, 40, "val")
+    splits, report = decode(ferplus.read_ferplus(tmp_path, 40, "val"), tmp_path / "store")
     assert splits["train"].labels.tolist() == [0, 7] and splits["test"].labels.tolist() == [7]
     assert splits["train"].sources == ["fer0000000.png", "fer0000002.png"]
     assert report["train"]["dropped"] == {"not_a_face": 1} and report["val"]["dropped"] == {"no_majority": 1}
@@ -95,15 +97,15 @@ def test_csv_layout_rejects_mismatched_files(tmp_path):
     (tmp_path / "fer2013new.csv").write_text("\n".join(lines[:2]) + "\n")
     with pytest.raises(UserError, match=r"fer2013.csv has 2 rows but .*fer2013new.csv 1"):
         ferplus.read_ferplus(tmp_path, 48, "val")
-    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["Training", "PrivateTest"])
+    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["PrivateTest", "Training"])  # train is decoded first
     text = (tmp_path / "fer2013.csv").read_text().replace(" 10 10", " 10 x", 1)
     (tmp_path / "fer2013.csv").write_text(text)
     with pytest.raises(UserError, match=r"fer2013.csv: line 3: pixels must be 2304 integers"):
-        ferplus.read_ferplus(tmp_path, 48, "val")
-    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["Training", "PrivateTest"])
+        decode(ferplus.read_ferplus(tmp_path, 48, "val"), tmp_path / "store", skip=True)  # skip or not
+    _write_csv_layout(tmp_path, [VOTES[1], VOTES[1]], ["PrivateTest", "Training"])
     (tmp_path / "fer2013.csv").write_text((tmp_path / "fer2013.csv").read_text().replace(" 10 10", " 10 300", 1))
     with pytest.raises(UserError, match=r"fer2013.csv: line 3: pixels must be 2304 integers 0-255"):
-        ferplus.read_ferplus(tmp_path, 48, "val")
+        decode(ferplus.read_ferplus(tmp_path, 48, "val"), tmp_path / "store")
 
 
 def test_bad_vote_row_names_file_and_line(tmp_path):
@@ -126,15 +128,15 @@ def test_missing_root_and_missing_label_file(tmp_path):
 def test_valid_joins_train_on_request(tmp_path):
     for folder, n in (("FER2013Train", 3), ("FER2013Valid", 2), ("FER2013Test", 1)):
         _write_folder(tmp_path / folder, [VOTES[1]] * n)
-    splits, report = ferplus.read_ferplus(tmp_path, 48, "train")
+    splits, report = decode(ferplus.read_ferplus(tmp_path, 48, "train"), tmp_path / "store")
     assert sorted(splits) == ["test", "train"] and len(splits["train"].labels) == 5
     assert report["val"]["kept"] == 2
 
 
 @pytest.mark.slow
 @needs_shared_data("ferplus")
-def test_real_ferplus_keeps_the_documented_counts():
-    splits, report = ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val")
+def test_real_ferplus_keeps_the_documented_counts(tmp_path):
+    splits, report = decode(ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val"), tmp_path / "store", workers=2)
     assert report["train"]["kept"] == 25045 and report["val"]["kept"] == 3191
     assert splits["test"].images.shape[1:] == (48, 48, 3)
     assert set(np.unique(splits["train"].labels)) == set(range(8))

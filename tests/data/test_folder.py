@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import decode
 from mvt_fer.data import folder
 from mvt_fer.errors import UserError
 
@@ -24,7 +25,8 @@ def test_class_names_become_canonical_and_others_are_kept(tmp_path):
         {"train": {"Angry": 2, "happy": 1, "pain": 1}, "valid": {"happy": 1}, "test": {"angry": 1, "happy": 2}},
     )
     (tmp_path / "train" / "happy" / "notes.txt").write_text("not an image")
-    classes, splits, report = folder.read_folder(tmp_path, 24)
+    plan = folder.read_folder(tmp_path, 24)
+    classes, (splits, report) = plan.classes, decode(plan, tmp_path / "store")
     assert classes == ["happiness", "anger", "pain"]
     assert splits["train"].labels.tolist() == [1, 1, 0, 2]
     assert splits["test"].labels.tolist() == [1, 0, 0] and splits["val"].labels.tolist() == [0]
@@ -35,7 +37,7 @@ def test_class_names_become_canonical_and_others_are_kept(tmp_path):
 
 def test_an_empty_val_folder_is_no_val_split(tmp_path):
     _tree(tmp_path, {"train": {"sad": 1}, "val": {"sad": 0}, "test": {"sad": 1}})
-    _, splits, _ = folder.read_folder(tmp_path, 24)
+    splits, _ = decode(folder.read_folder(tmp_path, 24), tmp_path / "store")
     assert sorted(splits) == ["test", "train"]
 
 
@@ -46,6 +48,6 @@ def test_missing_split_and_corrupt_image(tmp_path):
     _tree(tmp_path, {"test": {"sad": 1}})
     (tmp_path / "train" / "sad" / "1.png").write_bytes(b"\x89PNG\r\n")
     with pytest.raises(UserError, match=r"train/sad/1.png: the image cannot be decoded"):
-        folder.read_folder(tmp_path, 24)
-    _, splits, report = folder.read_folder(tmp_path, 24, skip_bad_rows=True)
+        decode(folder.read_folder(tmp_path, 24), tmp_path / "store")
+    splits, report = decode(folder.read_folder(tmp_path, 24), tmp_path / "store", skip=True)
     assert report["train"] == {"kept": 1, "dropped": {"image_unreadable": 1}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from raw_layouts import rafdb_tree
 
+from conftest import decode
 from mvt_fer.data import rafdb
 from mvt_fer.errors import UserError
 
@@ -13,7 +14,7 @@ ROWS = [("train_00001.jpg", 5), ("train_00002.jpg", 1), ("test_0001.jpg", 7), ("
 
 def test_reads_both_splits_with_labels_1_to_7_as_0_to_6(tmp_path):
     rafdb_tree(tmp_path, ROWS, crlf=True)
-    splits, report = rafdb.read_rafdb(tmp_path, 48)
+    splits, report = decode(rafdb.read_rafdb(tmp_path, 48), tmp_path / "store")
     assert splits["train"].labels.tolist() == [4, 0, 3]  # sadness, surprise, happiness
     assert [rafdb.CLASSES[i] for i in splits["test"].labels] == ["neutral"]
     assert splits["train"].sources[0] == "Image/aligned/train_00001_aligned.jpg"
@@ -27,15 +28,15 @@ def test_bad_label_line_and_missing_image(tmp_path):
     text = (tmp_path / rafdb.LABEL_FILE).read_text().replace("test_0001.jpg 7", "test_0001.jpg 9")
     (tmp_path / rafdb.LABEL_FILE).write_text(text)
     with pytest.raises(UserError, match=r"list_patition_label.txt: line 3: expected .*'test_0001.jpg 9'"):
-        rafdb.read_rafdb(tmp_path, 48)
+        decode(rafdb.read_rafdb(tmp_path, 48), tmp_path / "store")
     (tmp_path / rafdb.LABEL_FILE).write_text(text.replace(" 9", " 7"))
     (tmp_path / "Image" / "aligned" / "train_00002_aligned.jpg").unlink()
     with pytest.raises(UserError, match=r"line 2: image .*train_00002_aligned.jpg is missing"):
-        rafdb.read_rafdb(tmp_path, 48)
-    splits, report = rafdb.read_rafdb(tmp_path, 48, skip_bad_rows=True)
+        decode(rafdb.read_rafdb(tmp_path, 48), tmp_path / "store")
+    splits, report = decode(rafdb.read_rafdb(tmp_path, 48), tmp_path / "store", skip=True)
     assert report["train"] == {"kept": 2, "dropped": {"image_missing": 1}}
 
 
 def test_missing_label_file_names_it(tmp_path):
     with pytest.raises(UserError, match=r"EmoLabel/list_patition_label.txt: missing"):
-        rafdb.read_rafdb(tmp_path, 48)
+        decode(rafdb.read_rafdb(tmp_path, 48), tmp_path / "store")

@@ -107,7 +107,7 @@ def test_real_lists_parse_whole(dataset, sizes, duplicates):
 def test_real_ferplus_test_slice_matches_the_lists_without_disagreement():
     from mvt_fer.data import ferplus
 
-    test, _ = ferplus.read_split(SHARED_DATA / "ferplus" / "FER2013Test", 48)
+    test = ferplus.read_split(SHARED_DATA / "ferplus" / "FER2013Test", 48)  # the rows the images would be
     flags, report = subsets.subset_flags("ferplus", RAN, test.sources, test.labels, 8)
     assert {k: r["matched"] for k, r in report.items()} == {"occluded": 65, "pose_gt30": 142, "pose_gt45": 84}
     assert all(r["label_disagrees"] == 0 and r["matched"] + r["not_in_test"] == r["listed"] for r in report.values())

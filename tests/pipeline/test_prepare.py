@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 from raw_layouts import rafdb_tree
 
-from conftest import merge
+from conftest import ROOT, merge
 from mvt_fer.data.store import PreparedStore
 from mvt_fer.errors import UserError
 from mvt_fer.params import parse_params
@@ -91,3 +98,76 @@ def test_subset_lists_only_for_datasets_that_have_them(tmp_path, tiny_params, mo
     with pytest.raises(UserError, match="prepare.subset_lists: there are no RAN lists for dataset synthetic"):
         prepare(p)
     assert not (tmp_path / "data" / "prepared").exists()
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_the_store_is_the_same_bytes_whatever_the_workers(tmp_path, tiny_params, monkeypatch):
+    """Rows decoded in 2 processes and written as they arrive give the files one process writes, dropped
+    rows compacted away, each array byte for byte what np.save writes for it."""
+    raw = tmp_path / "raw"
+    for split, n in (("train", 70), ("test", 40)):  # more than a worker block: the pool is used
+        for i in range(n):
+            (raw / split / ("happy", "sad")[i % 2]).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(raw / split / ("happy", "sad")[i % 2] / f"{i:03d}.png"), np.full((40, 30, 3), i, np.uint8))
+    (raw / "train" / "sad" / "033.png").write_bytes(b"")  # row 51 of 70 (happy/ first): the second block
+    monkeypatch.chdir(tmp_path)
+    stores = {}
+    for workers in (1, 2):
+        params = {"dataset": "folder", "prepare": {"root": "raw", "bad_rows": "skip", "workers": workers}}
+        prepare(parse_params(merge(tiny_params, params)))
+        stores[workers] = _files(tmp_path / "data" / "prepared")
+    assert stores[1] == stores[2]
+    store = PreparedStore("data/prepared")
+    train = np.array(store.images("train"))
+    assert train.shape == (69, 32, 32, 3) and "train/sad/033.png" not in store.rows("train")["source"].tolist()
+    assert train[50, 0, 0, 0] == 31 and train[51, 0, 0, 0] == 35  # the rows after the dropped one moved up
+    buffer = io.BytesIO()
+    np.save(buffer, train)
+    assert stores[2]["train.npy"] == buffer.getvalue()
+
+
+def test_synthetic_store_is_the_same_with_one_or_two_workers(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stores = {}
+    for workers in (1, 2):
+        prepare(parse_params(merge(tiny_params, {"prepare": {"workers": workers}})))
+        stores[workers] = _files(tmp_path / "data" / "prepared")
+    assert stores[1] == stores[2] and "train_face.npy" in stores[1]
+
+
+@pytest.mark.reliability
+def test_a_prepare_killed_while_writing_leaves_the_previous_store_whole(tmp_path, tiny_params):
+    """SIGKILL in the middle of writing the images: the previous store stays as it was, readable; the next
+    prepare clears what the killed one left and replaces the store."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    stage = [sys.executable, str(ROOT / "stages" / "prepare.py")]
+    subprocess.run(stage, cwd=tmp_path, check=True, capture_output=True)
+    store = tmp_path / "data" / "prepared"
+    before = _files(store)
+    big = merge(tiny_params, {"prepare": {"workers": 2, "synthetic": {"n_train": 20000}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(big))
+    proc = subprocess.Popen(stage, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the new train.npy holds a few hundred rows
+            partial = list((tmp_path / "data").glob(".prepared.*.tmp/prepared/train.npy"))
+            if partial and partial[0].stat().st_size > 300 * 32 * 32 * 3:
+                break
+            assert proc.poll() is None, "prepare ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("prepare never started writing")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert _files(store) == before
+    assert len(PreparedStore(store).rows("train")) == 84
+    assert list((tmp_path / "data").glob(".prepared.*.tmp")), "the killed run left its temporary store"
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(merge(tiny_params, {"prepare": {"synthetic": {"n_train": 91}}}))
+    )
+    subprocess.run(stage, cwd=tmp_path, check=True, capture_output=True)
+    assert len(PreparedStore(store).rows("train")) == 91 and not list((tmp_path / "data").glob(".prepared.*"))

@@ -10,14 +10,16 @@ valence, arousal. The face is cropped from the box. Expression codes 0-10: 0-7 a
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .images import BadRows, integer_table, stack
-from .store import SplitData
+from .images import integer_table
+from .rows import Plan, Rows, decode_file
 
 CLASSES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
 DROPPED_CODES = {7: "contempt", 8: "none", 9: "uncertain", 10: "no_face"}
@@ -48,41 +50,31 @@ def read_csv(path: Path) -> pd.DataFrame:
     return out
 
 
-def read_affectnet(
-    root: str | Path, size: int, num_classes: int = 7, skip_bad_rows: bool = False
-) -> tuple[dict[str, SplitData], dict]:
-    """The train and test (validation) splits with `num_classes` 7 or 8, and what was kept and dropped."""
+def read_affectnet(root: str | Path, size: int, num_classes: int = 7) -> Plan:
+    """The train and test (validation) splits with `num_classes` 7 or 8, planned: codes outside the classes
+    are dropped here, by name; images are cropped to their box when the store is written."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"prepare.root: {root} is not a folder (point it at the AffectNet data)")
-    splits, report = {}, {}
+    splits = {}
     image_dir = None
+    decode = functools.partial(decode_file, size=size)
     for split, name in FILES.items():
         path = _base(root, CSV_DIRS, name, "AffectNet annotation file") / name
         table = read_csv(path)
-        bad = BadRows(skip_bad_rows)
         out_of_range = ~table["expression"].between(0, 10)
         if out_of_range.any():
             row = int(np.flatnonzero(out_of_range.to_numpy())[0])
             raise UserError(f"{path}: line {row + 2}: expression {table['expression'].iloc[row]} is not 0-10")
         if image_dir is None and len(table):
             image_dir = _base(root, IMAGE_DIRS, table["path"].iloc[0], f"image of {path}: line 2")
-        images, labels, sources = [], [], []
-        for i, r in enumerate(table.itertuples(index=False)):
-            if r.expression >= num_classes:
-                bad.dropped[DROPPED_CODES[r.expression]] += 1
-                continue
-            image = bad.load(
-                image_dir / r.path, size, f"{path}: line {i + 2}", box=(r.face_x, r.face_y, r.face_width, r.face_height)
-            )
-            if image is None:
-                continue
-            images.append(image)
-            labels.append(r.expression)
-            sources.append(r.path)
-        if not labels:
-            raise UserError(f"{path}: no usable images (dropped: {dict(bad.dropped) or 'none'})")
-        labels = np.asarray(labels, np.int64)
-        splits[split] = SplitData(images=stack(images, size), labels=labels, clean_labels=labels, sources=sources)
-        report[split] = {"kept": len(labels), "dropped": dict(sorted(bad.dropped.items()))}
-    return splits, report
+        used = table["expression"].to_numpy() < num_classes
+        dropped = Counter(DROPPED_CODES[code] for code in table["expression"].to_numpy()[~used])
+        table = table.assign(line=np.arange(len(table)) + 2)[used]
+        items = [
+            (str(image_dir / r.path), (r.face_x, r.face_y, r.face_width, r.face_height), f"{path}: line {r.line}")
+            for r in table.itertuples(index=False)
+        ]
+        empty = f"{path}: no usable images (dropped: {{dropped}})"
+        splits[split] = [Rows(split, decode, items, table["expression"], table["path"].tolist(), dropped, empty)]
+    return Plan(list(CLASSES[:num_classes]), splits)

@@ -14,6 +14,7 @@ Usage Training / PublicTest / PrivateTest are the Train / Valid / Test folders.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -22,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .images import BadRows, integer_table, stack
-from .store import SplitData
+from .images import integer_table
+from .rows import Bad, Decoded, Plan, Rows, decode_file
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 VOTE_COLUMNS = (*CLASSES, "unknown", "NF")
@@ -63,28 +64,35 @@ def read_label_csv(path: Path) -> pd.DataFrame:
     return out
 
 
-def read_split(folder: Path, size: int, skip_bad_rows: bool = False) -> tuple[SplitData, Counter]:
-    """The kept images of one FERPlus folder, in label.csv order, and the dropped rows by reason."""
+def read_split(folder: Path, size: int, name: str = "") -> Rows:
+    """One FERPlus folder, planned: the rows with a majority label, in label.csv order, and the rows the
+    vote drops, by reason."""
     table = read_label_csv(folder / "label.csv")
     labels, reasons = majority_vote(table[list(VOTE_COLUMNS)].to_numpy())
-    bad = BadRows(skip_bad_rows)
-    bad.dropped.update(r for r in reasons if r)
-    images, kept_labels, sources = [], [], []
-    for number, (name, label) in enumerate(zip(table["image"], labels), 1):
-        if label < 0:
-            continue
-        image = bad.load(folder / name, size, f"{folder / 'label.csv'}: line {number}")
-        if image is None:
-            continue
-        images.append(image)
-        kept_labels.append(label)
-        sources.append(f"{folder.name}/{name}")
-    kept_labels = np.asarray(kept_labels, np.int64)
-    return SplitData(stack(images, size), kept_labels, kept_labels, sources), bad.dropped
+    kept = np.flatnonzero(labels >= 0)
+    items = [(str(folder / table["image"].iloc[i]), None, f"{folder / 'label.csv'}: line {i + 1}") for i in kept]
+    sources = [f"{folder.name}/{table['image'].iloc[i]}" for i in kept]
+    empty = f"{folder}: no usable images (dropped: {{dropped}})"
+    dropped = Counter(r for r in reasons if r)
+    return Rows(
+        name or folder.name, functools.partial(decode_file, size=size), items, labels[kept], sources, dropped, empty
+    )
 
 
-def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[str, Counter]]:
-    """FER2013's `fer2013.csv` (emotion, pixels, Usage) with FERPlus's `fer2013new.csv` votes, row by row."""
+def decode_pixels(item: tuple[str, str], size: int) -> Decoded | Bad:
+    """Decode for fer2013.csv's rows: item (48 x 48 grey values as one string, where)."""
+    pixels, where = item
+    values = pixels.split()
+    if len(values) != 48 * 48 or not all(v.isdigit() and int(v) <= 255 for v in values):
+        return Bad("bad_pixels", where, "pixels must be 2304 integers 0-255", fatal=True)
+    gray = np.asarray(values, np.int64).astype(np.uint8).reshape(48, 48)
+    if size != 48:
+        gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_CUBIC)
+    return {"image": np.repeat(gray[..., None], 3, axis=2)}
+
+
+def read_csv_layout(root: Path, size: int) -> dict[str, Rows]:
+    """FER2013's `fer2013.csv` (emotion, pixels, Usage) with FERPlus's `fer2013new.csv` votes, planned."""
     pixels_path, votes_path = root / CSV_FILES[0], root / CSV_FILES[1]
     fer = pd.read_csv(pixels_path, dtype=str, keep_default_na=False)
     new = pd.read_csv(votes_path, dtype=str, keep_default_na=False)
@@ -108,59 +116,34 @@ def read_csv_layout(root: Path, size: int) -> tuple[dict[str, SplitData], dict[s
         )
     votes = integer_table(new[list(VOTE_COLUMNS)], votes_path, 2, "vote counts must be non-negative integers")
     labels, reasons = majority_vote(votes)
-    splits, dropped = {}, {}
-    for split, usage in USAGE.items():
-        rows = np.flatnonzero(new["Usage"].str.strip().to_numpy() == usage)
-        dropped[split] = Counter(reasons[i] for i in rows if reasons[i])
-        images, kept, sources = [], [], []
-        for i in rows:
-            if labels[i] < 0:
-                continue
-            values = fer["pixels"].iloc[i].split()
-            if len(values) != 48 * 48 or not all(v.isdigit() and int(v) <= 255 for v in values):
-                raise UserError(f"{pixels_path}: line {i + 2}: pixels must be 2304 integers 0-255")
-            gray = np.asarray(values, np.int64).astype(np.uint8).reshape(48, 48)
-            image = (
-                cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_CUBIC)
-                if size != 48
-                else gray
-            )
-            images.append(np.repeat(image[..., None], 3, axis=2))
-            kept.append(labels[i])
-            sources.append(new["Image name"].iloc[i].strip() or f"{CSV_FILES[0]}:{i + 2}")
-        kept = np.asarray(kept, np.int64)
-        splits[split] = SplitData(stack(images, size), kept, kept, sources)
-    return splits, dropped
+    usage = new["Usage"].str.strip().to_numpy()
+    decode = functools.partial(decode_pixels, size=size)
+    parts = {}
+    for split, name in USAGE.items():
+        rows = np.flatnonzero(usage == name)
+        kept = rows[labels[rows] >= 0]
+        parts[split] = Rows(
+            split,
+            decode,
+            [(fer["pixels"].iloc[i], f"{pixels_path}: line {i + 2}") for i in kept],
+            labels[kept],
+            [new["Image name"].iloc[i].strip() or f"{CSV_FILES[0]}:{i + 2}" for i in kept],
+            Counter(reasons[i] for i in rows if reasons[i]),
+            f"{root}: no usable images in split {split!r} (dropped: {{dropped}})",
+        )
+    return parts
 
 
-def read_ferplus(
-    root: str | Path, size: int, valid_as: str, skip_bad_rows: bool = False
-) -> tuple[dict[str, SplitData], dict]:
-    """All three splits from either layout; with `valid_as="train"` the validation images join the
-    training split (and there is no val split).
-
-    Returns the splits and a report {split: {"kept": n, "dropped": {reason: n}}}.
-    """
+def read_ferplus(root: str | Path, size: int, valid_as: str) -> Plan:
+    """All three splits from either layout, planned; with `valid_as="train"` the validation images join the
+    training split (and there is no val split)."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"prepare.root: {root} is not a folder (point it at the FERPlus data)")
     if (root / FOLDERS["train"]).is_dir() or not all((root / f).is_file() for f in CSV_FILES):
-        read = {name: read_split(root / folder, size, skip_bad_rows) for name, folder in FOLDERS.items()}
-        splits, dropped = {k: v[0] for k, v in read.items()}, {k: v[1] for k, v in read.items()}
+        parts = {name: read_split(root / folder, size, name) for name, folder in FOLDERS.items()}
     else:
-        splits, dropped = read_csv_layout(root, size)
-    report = {
-        name: {"kept": len(s.labels), "dropped": dict(sorted(dropped[name].items()))} for name, s in splits.items()
-    }
-    for name, s in splits.items():
-        if not len(s.labels):
-            raise UserError(
-                f"{root}: no usable images in split {name!r} (dropped: {dict(dropped[name]) or 'none listed'})"
-            )
+        parts = read_csv_layout(root, size)
     if valid_as == "train":
-        val, train = splits.pop("val"), splits["train"]
-        labels = np.concatenate([train.labels, val.labels])
-        splits["train"] = SplitData(
-            np.concatenate([train.images, val.images]), labels, labels, train.sources + val.sources
-        )
-    return splits, report
+        return Plan(list(CLASSES), {"train": [parts["train"], parts["val"]], "test": [parts["test"]]})
+    return Plan(list(CLASSES), {name: [rows] for name, rows in parts.items()})

@@ -7,14 +7,13 @@ test sets from different datasets can be matched by name; other names are kept a
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import UserError
 from .classes import CANONICAL, canonical
-from .images import IMAGE_SUFFIXES, BadRows, stack
-from .store import SplitData
+from .images import IMAGE_SUFFIXES
+from .rows import Plan, Rows, decode_file
 
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 
@@ -25,10 +24,8 @@ def class_order(names: set[str]) -> list[str]:
     return known + sorted(names - set(known))
 
 
-def read_folder(
-    root: str | Path, size: int, skip_bad_rows: bool = False
-) -> tuple[list[str], dict[str, SplitData], dict]:
-    """(classes, splits, report) of a class-folder tree."""
+def read_folder(root: str | Path, size: int) -> Plan:
+    """A class-folder tree, planned."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"prepare.root: {root} is not a folder (expected root/<split>/<class>/<image>)")
@@ -49,25 +46,25 @@ def read_folder(
             ]
     classes = class_order({name for entries in files.values() for name, _ in entries})
     index = {c: i for i, c in enumerate(classes)}
-    splits, report = {}, {}
-    for split, entries in files.items():
-        bad = BadRows(skip_bad_rows)
-        images, labels, sources = [], [], []
-        for name, path in entries:
-            image = bad.load(path, size, str(path))
-            if image is None:
-                continue
-            images.append(image)
-            labels.append(index[name])
-            sources.append(str(path.relative_to(root)))
-        if not labels:
-            if split == "val":  # an empty validation folder is no validation split
-                continue
-            raise UserError(f"{split_dirs[split]}: no usable images in any class folder")
-        labels = np.asarray(labels, np.int64)
-        splits[split] = SplitData(images=stack(images, size), labels=labels, clean_labels=labels, sources=sources)
-        report[split] = {"kept": len(labels), "dropped": dict(sorted(bad.dropped.items()))}
-    missing = sorted(set(classes) - {classes[i] for i in splits["train"].labels})
-    if missing:
-        raise UserError(f"{split_dirs['train']}: no training images of class(es) {', '.join(missing)}")
-    return classes, splits, report
+    decode = functools.partial(decode_file, size=size)
+    splits = {
+        split: [
+            Rows(
+                split,
+                decode,
+                [(str(path), None, str(path)) for _, path in entries],
+                [index[name] for name, _ in entries],
+                [str(path.relative_to(root)) for _, path in entries],
+                # an empty validation folder is no validation split
+                empty=None if split == "val" else f"{split_dirs[split]}: no usable images in any class folder",
+            )
+        ]
+        for split, entries in files.items()
+    }
+
+    def every_class_trains(decoded: dict) -> None:
+        missing = sorted(set(classes) - {classes[i] for i in decoded["train"].labels})
+        if missing:
+            raise UserError(f"{split_dirs['train']}: no training images of class(es) {', '.join(missing)}")
+
+    return Plan(classes, splits, every_class_trains)

@@ -37,8 +37,8 @@ def load_image(path: str | Path, size: int, box: tuple[int, int, int, int] | Non
 
 
 class BadRows:
-    """An adapter's bad rows (missing or undecodable image, malformed line): by default the first one
-    stops prepare with one line naming the file and line; with `skip` each is counted by reason."""
+    """A split's bad rows (missing or undecodable image): by default the first one stops prepare with one
+    line naming the file and line; with `skip` each is counted by reason."""
 
     def __init__(self, skip: bool = False):
         self.skip = skip
@@ -49,21 +49,6 @@ class BadRows:
             raise UserError(f"{where}: {what} (prepare.bad_rows: skip counts and skips such rows instead)")
         self.dropped[reason] += 1
 
-    def load(self, path: Path, size: int, where: str, box=None) -> np.ndarray | None:
-        """The image at `path`, or None after reporting why it cannot be used."""
-        subject = "the image" if where == str(path) else f"image {path}"  # a row of a label file names both
-        if not path.is_file():
-            self("image_missing", where, f"{subject} is missing")
-            return None
-        try:
-            return load_image(path, size, box)
-        except ValueError as err:
-            if str(err) == "unreadable":
-                self("image_unreadable", where, f"{subject} cannot be decoded")
-            else:
-                self("bad_box", where, f"face box {box} lies outside {subject}")
-            return None
-
 
 def integer_table(table: pd.DataFrame, path: Path, first_line: int, what: str, signed: bool = False) -> np.ndarray:
     """The cells of `table` (strings) as int64, or a one-line error naming the file and the first bad line
@@ -73,7 +58,3 @@ def integer_table(table: pd.DataFrame, path: Path, first_line: int, what: str, s
         row = int(np.flatnonzero(bad)[0])
         raise UserError(f"{path}: line {row + first_line}: {what} (got {','.join(table.iloc[row])})")
     return table.to_numpy(np.int64)
-
-
-def stack(images: list[np.ndarray], size: int) -> np.ndarray:
-    return np.stack(images) if images else np.empty((0, size, size, 3), np.uint8)

@@ -6,30 +6,23 @@ root/Image/aligned/train_00001_aligned.jpg  (or root/Image/original/train_00001.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
-from .images import BadRows, stack
-from .store import SplitData
+from .rows import Plan, Rows, decode_file
 
 CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")  # labels 1..7
 LABEL_FILE = Path("EmoLabel/list_patition_label.txt")  # sic: the dataset's own spelling
 
 
-def read_rafdb(
-    root: str | Path, size: int, images: str = "aligned", skip_bad_rows: bool = False
-) -> tuple[dict[str, SplitData], dict]:
-    """The train and test splits, and what was kept and dropped per split: {split: {"kept", "dropped"}}.
-
-    `images` picks the aligned 100x100 faces or the original photos."""
+def read_rafdb(root: str | Path, size: int, images: str = "aligned") -> Plan:
+    """The train and test splits, planned. `images` picks the aligned 100x100 faces or the original photos."""
     root = Path(root)
     label_file = root / LABEL_FILE
     if not label_file.is_file():
         raise UserError(f"{label_file}: missing (is prepare.root the RAF-DB 'basic' folder?)")
-    bad = {"train": BadRows(skip_bad_rows), "test": BadRows(skip_bad_rows)}
-    out = {split: ([], [], []) for split in bad}
+    out = {"train": ([], [], []), "test": ([], [], [])}
     for number, line in enumerate(label_file.read_text(errors="replace").splitlines(), 1):
         fields = line.split()
         if not fields:
@@ -43,17 +36,12 @@ def read_rafdb(
             raise UserError(f"{where}: {name!r} is neither train_* nor test_*")
         stem = Path(name).stem
         rel = Path("Image/aligned") / f"{stem}_aligned.jpg" if images == "aligned" else Path("Image/original") / name
-        image = bad[split].load(root / rel, size, where)
-        if image is None:
-            continue
-        out[split][0].append(image)
+        out[split][0].append((str(root / rel), None, where))
         out[split][1].append(label)
         out[split][2].append(str(rel))
-    splits, report = {}, {}
-    for split, (imgs, labels, sources) in out.items():
-        if not labels:
-            raise UserError(f"{label_file}: no usable {split} images under {root / 'Image' / images}")
-        labels = np.asarray(labels, np.int64)
-        splits[split] = SplitData(images=stack(imgs, size), labels=labels, clean_labels=labels, sources=sources)
-        report[split] = {"kept": len(labels), "dropped": dict(sorted(bad[split].dropped.items()))}
-    return splits, report
+    decode = functools.partial(decode_file, size=size)
+    empty = f"{label_file}: no usable {{split}} images under {root / 'Image' / images}"
+    return Plan(
+        list(CLASSES),
+        {split: [Rows(split, decode, *rows, empty=empty.replace("{split}", split))] for split, rows in out.items()},
+    )

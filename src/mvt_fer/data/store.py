@@ -11,6 +11,9 @@ One array per split rather than thousands of small files: DVC hashes one file, w
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,8 @@ import pandas as pd
 
 from ..errors import UserError
 from ..io import atomic_path
+from .images import BadRows
+from .rows import Bad, Rows, decoded
 
 SUBSETS = ("occluded", "pose_gt30", "pose_gt45")
 COLUMNS = ("split", "row", "label", "clean_label", "source", *SUBSETS)
@@ -27,26 +32,115 @@ COLUMNS = ("split", "row", "label", "clean_label", "source", *SUBSETS)
 
 @dataclass
 class SplitData:
-    """One split in memory, as an adapter or the generator hands it to `write_store`."""
+    """One split's rows as index.csv holds them; `images` and `face` only where a split is held in memory
+    (tests, `write_store`): prepare streams images into the store and never holds them."""
 
-    images: np.ndarray  # (N, H, W, 3) uint8
     labels: np.ndarray  # (N,) int64, possibly noisy
     clean_labels: np.ndarray  # (N,) int64
     sources: list[str]
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # subset name -> (N,) bool
-    face: np.ndarray | None = None  # (N, H, W) uint8 face truth
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # more per-row columns (e.g. yaw)
+    images: np.ndarray | None = None  # (N, H, W, 3) uint8
+    face: np.ndarray | None = None  # (N, H, W) uint8 face truth
 
 
-def write_store(root: str | Path, dataset: str, classes: list[str], splits: dict[str, SplitData]) -> None:
-    """Write the store atomically: a crash leaves the previous store (or none), never half of one."""
+class _NpyRows:
+    """A .npy file written row by row with plain writes (the pages go to the page cache, not this process's
+    memory), its header sized for `capacity` rows and rewritten at `close` for the rows written. NumPy pads
+    the header so that the first axis can grow in place, so the rewrite never moves the data, and the file
+    is byte for byte what np.save writes for the same array."""
+
+    def __init__(self, path: Path, row: np.ndarray, capacity: int):
+        self.path, self.row_shape, self.dtype, self.rows = path, row.shape, row.dtype, 0
+        self.file = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self.header = self._header(capacity)
+        self.file.write(self.header)
+
+    def _header(self, n: int) -> bytes:
+        buf = io.BytesIO()
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (n, *self.row_shape),
+        }
+        np.lib.format.write_array_header_1_0(buf, header)
+        return buf.getvalue()
+
+    def append(self, row: np.ndarray) -> None:
+        if row.shape != self.row_shape or row.dtype != self.dtype:
+            raise ValueError(
+                f"{self.path.name}: row {self.rows} is {row.dtype} {row.shape}, not {self.dtype} {self.row_shape}"
+            )
+        self.file.write(np.ascontiguousarray(row).data)
+        self.rows += 1
+
+    def close(self) -> None:
+        header = self._header(self.rows)
+        if len(header) != len(self.header):  # cannot happen with NumPy's growth padding; never write a bad file
+            raise RuntimeError(f"{self.path}: the .npy header changed length")
+        self.file.seek(0)
+        self.file.write(header)
+        self.file.truncate(len(header) + self.rows * int(np.prod(self.row_shape)) * self.dtype.itemsize)
+        self.file.close()
+
+
+def write_split(folder: Path, name: str, parts: list[Rows], workers: int = 1, skip_bad_rows: bool = False):
+    """Decode the rows of split `name` (its parts in order) in `workers` processes, writing each image into
+    folder/<name>.npy (and face truth into <name>_face.npy) as it arrives: dropped rows are never written,
+    so the kept ones lie contiguous and memory stays flat. Returns (the split's table, or None if every part
+    was empty and may be left out; {part: {"kept", "dropped"}}). A bad row stops it (UserError naming file
+    and line) unless `skip_bad_rows`; the caller writes into a temporary folder (prepare: atomic_path)."""
+    capacity = sum(len(part.items) for part in parts)
+    files: dict[str, _NpyRows] = {}
+    labels, sources, scalars, report = [], [], {}, {}
+    try:
+        for part in parts:
+            bad = BadRows(skip_bad_rows)
+            bad.dropped.update(part.dropped)
+            kept = 0
+            with contextlib.closing(decoded(part.decode, part.items, workers)) as rows:
+                for i, row in enumerate(rows):
+                    if isinstance(row, Bad):
+                        if row.fatal:
+                            raise UserError(f"{row.where}: {row.what}")
+                        bad(row.reason, row.where, row.what)
+                        continue
+                    for key, value in row.items():
+                        if isinstance(value, np.ndarray):
+                            if key not in files:
+                                path = folder / (f"{name}.npy" if key == "image" else f"{name}_{key}.npy")
+                                files[key] = _NpyRows(path, value, capacity)
+                            files[key].append(value)
+                        else:
+                            scalars.setdefault(key, []).append(value)
+                    labels.append(part.labels[i])
+                    sources.append(part.sources[i])
+                    kept += 1
+            if not kept and part.empty is not None:
+                raise UserError(part.empty.replace("{dropped}", str(dict(bad.dropped) or "none")))
+            report[part.name] = {"kept": kept, "dropped": dict(sorted(bad.dropped.items()))}
+    finally:
+        for f in files.values():
+            f.close()
+    if not labels:
+        return None, report
+    labels = np.asarray(labels, np.int64)
+    columns = {k: np.asarray(v) for k, v in scalars.items()}
+    table = SplitData(
+        labels=labels,
+        clean_labels=labels,
+        sources=sources,
+        flags={k: columns.pop(k) for k in SUBSETS if k in columns},
+        extra=columns,
+    )
+    return table, report
+
+
+def write_index(folder: Path, dataset: str, classes: list[str], image_size: int, splits: dict[str, SplitData]) -> None:
+    """index.csv (one row per image) and meta.json, beside the split arrays in `folder`."""
     tables = []
-    image_size = None
     for name, s in splits.items():
         n = len(s.labels)
-        if s.images.shape[0] != n or s.images.ndim != 4 or s.images.shape[-1] != 3 or s.images.dtype != np.uint8:
-            raise ValueError(f"split {name}: images must be uint8 (N, H, W, 3) with N = {n}, got {s.images.shape}")
-        image_size = s.images.shape[1]
         table = pd.DataFrame(
             {
                 "split": name,
@@ -59,20 +153,31 @@ def write_store(root: str | Path, dataset: str, classes: list[str], splits: dict
             }
         )
         tables.append(table)
+    pd.concat(tables, ignore_index=True).to_csv(folder / "index.csv", index=False, lineterminator="\n")
+    meta = {
+        "dataset": dataset,
+        "classes": list(classes),
+        "image_size": image_size,
+        "splits": {name: int(len(s.labels)) for name, s in splits.items()},
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")  # split order matters
+
+
+def _array_row(images: np.ndarray, face: np.ndarray | None, i: int) -> dict:
+    return {"image": images[i]} | ({"face": face[i].astype(np.uint8)} if face is not None else {})
+
+
+def write_store(root: str | Path, dataset: str, classes: list[str], splits: dict[str, SplitData]) -> None:
+    """Write splits held in memory as a store, atomically (through `write_split`, as prepare does)."""
     with atomic_path(root) as tmp:
         tmp.mkdir()
         for name, s in splits.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(s.images))
-            if s.face is not None:
-                np.save(tmp / f"{name}_face.npy", np.ascontiguousarray(s.face.astype(np.uint8)))
-        pd.concat(tables, ignore_index=True).to_csv(tmp / "index.csv", index=False, lineterminator="\n")
-        meta = {
-            "dataset": dataset,
-            "classes": list(classes),
-            "image_size": image_size,
-            "splits": {name: int(len(s.labels)) for name, s in splits.items()},
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")  # split order matters
+            n = len(s.labels)
+            if s.images is None or s.images.dtype != np.uint8 or s.images.ndim != 4 or s.images.shape[::3] != (n, 3):
+                raise ValueError(f"split {name}: images must be uint8 (N, H, W, 3) with N = {n}")
+            rows = Rows(name, functools.partial(_array_row, s.images, s.face), range(n), s.labels, s.sources)
+            write_split(tmp, name, [rows])
+        write_index(tmp, dataset, classes, splits[next(iter(splits))].images.shape[1], splits)
 
 
 class PreparedStore:

@@ -14,12 +14,14 @@ its params, and any image can be regenerated alone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..params import SyntheticParams
+from .rows import Rows
 
 CLASSES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
 SPLITS = ("train", "val", "test")
@@ -262,16 +264,45 @@ def render(rng: np.random.Generator, label: int, image_size: int, p: SyntheticPa
     return image, truth.astype(np.uint8), float(yaw), bool(occluded)
 
 
-def generate_split(seed: int, split: str, n: int, image_size: int, p: SyntheticParams) -> SyntheticSplit:
-    """`n` images of one split, classes balanced (counts differ by at most one), order shuffled."""
-    split_id = SPLITS.index(split)
+def split_labels(seed: int, split: str, n: int) -> np.ndarray:
+    """The labels of a split of `n` images: classes balanced (counts differ by at most one), order shuffled."""
     labels = np.arange(n) % len(CLASSES)
-    np.random.default_rng([seed, split_id]).shuffle(labels)
+    np.random.default_rng([seed, SPLITS.index(split)]).shuffle(labels)
+    return labels.astype(np.int64)
+
+
+def render_row(item: tuple[int, str, int, int], image_size: int, p: SyntheticParams) -> dict:
+    """Image `i` of a split, item (seed, split, i, label), as the prepared store keeps it: the image, its face
+    truth, and its index columns (yaw in degrees, rounded, and the occluded / pose subsets)."""
+    seed, split, i, label = item
+    image, face, yaw, occluded = render(np.random.default_rng([seed, SPLITS.index(split), i]), label, image_size, p)
+    yaw = np.float32(yaw)
+    return {
+        "image": image,
+        "face": face,
+        "yaw": np.round(yaw, 3),
+        "occluded": occluded,
+        "pose_gt30": bool(abs(yaw) > 30),
+        "pose_gt45": bool(abs(yaw) > 45),
+    }
+
+
+def plan_split(seed: int, split: str, n: int, image_size: int, p: SyntheticParams) -> Rows:
+    """A split of `n` images, planned for the store: each image is rendered from its own generator."""
+    labels = split_labels(seed, split, n)
+    items = [(seed, split, i, int(label)) for i, label in enumerate(labels)]
+    sources = [f"synthetic/{split}/{i:06d}" for i in range(n)]
+    return Rows(split, functools.partial(render_row, image_size=image_size, p=p), items, labels, sources)
+
+
+def generate_split(seed: int, split: str, n: int, image_size: int, p: SyntheticParams) -> SyntheticSplit:
+    """`n` images of one split in memory (benchmarks, tests), the images `plan_split` plans."""
+    labels = split_labels(seed, split, n)
     images = np.empty((n, image_size, image_size, 3), np.uint8)
     face = np.empty((n, image_size, image_size), np.uint8)
     yaw = np.empty(n, np.float32)
     occluded = np.empty(n, bool)
     for i in range(n):
-        rng = np.random.default_rng([seed, split_id, i])
+        rng = np.random.default_rng([seed, SPLITS.index(split), i])
         images[i], face[i], yaw[i], occluded[i] = render(rng, int(labels[i]), image_size, p)
-    return SyntheticSplit(images, face, labels.astype(np.int64), yaw, occluded)
+    return SyntheticSplit(images, face, labels, yaw, occluded)

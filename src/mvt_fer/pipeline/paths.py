@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.masks import MaskStore
 from ..data.store import PreparedStore
 from ..errors import UserError
 from ..params import Params
@@ -33,6 +32,8 @@ def open_store(p: Params) -> PreparedStore:
 
 def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray | None:
     """The classifier's per-patch keep-mask (N, h, w) for one split, or None when masking is off."""
+    from ..data.masks import MaskStore  # torch: prepare, which imports this module, runs without it
+
     if not p.mvt.use_masks:
         return None
     return MaskStore(MASKS).keep(split, len(store.rows(split)))

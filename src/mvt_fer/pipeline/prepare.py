@@ -6,58 +6,39 @@ import numpy as np
 
 from ..data import affectnet, ferplus, folder, rafdb, synthetic
 from ..data.noise import inject_label_noise
-from ..data.store import SplitData, write_store
+from ..data.rows import Plan, default_workers
+from ..data.store import write_index, write_split
 from ..data.subsets import read_lists, subset_flags
 from ..errors import UserError
-from ..io import write_json
+from ..io import atomic_path, remove_stale_temps, write_json
 from ..params import Params
 from .paths import METRICS, PREPARED
 
 
-def _synthetic(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
-    s = p.prepare.synthetic
-    splits, report = {}, {}
-    for name, n in {"train": s.n_train, "val": s.n_val, "test": s.n_test}.items():
-        if n == 0:
-            continue
-        g = synthetic.generate_split(p.seed, name, n, p.prepare.image_size, s)
-        splits[name] = SplitData(
-            images=g.images,
-            labels=g.labels,
-            clean_labels=g.labels,
-            sources=[f"synthetic/{name}/{i:06d}" for i in range(n)],
-            flags={"occluded": g.occluded, "pose_gt30": np.abs(g.yaw) > 30, "pose_gt45": np.abs(g.yaw) > 45},
-            face=g.face,
-            extra={"yaw": np.round(g.yaw, 3)},
-        )
-        report[name] = {"kept": n, "dropped": {}}
-    return list(synthetic.CLASSES), splits, report
+def _synthetic(p: Params) -> Plan:
+    s, size = p.prepare.synthetic, p.prepare.image_size
+    counts = {"train": s.n_train, "val": s.n_val, "test": s.n_test}
+    splits = {name: [synthetic.plan_split(p.seed, name, n, size, s)] for name, n in counts.items() if n > 0}
+    return Plan(list(synthetic.CLASSES), splits)
 
 
-def _ferplus(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
-    splits, report = ferplus.read_ferplus(p.prepare.root, p.prepare.image_size, p.prepare.ferplus.valid_as, _skip(p))
-    return list(ferplus.CLASSES), splits, report
+def _ferplus(p: Params) -> Plan:
+    return ferplus.read_ferplus(p.prepare.root, p.prepare.image_size, p.prepare.ferplus.valid_as)
 
 
-def _rafdb(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
-    splits, report = rafdb.read_rafdb(p.prepare.root, p.prepare.image_size, p.prepare.rafdb.images, _skip(p))
-    return list(rafdb.CLASSES), splits, report
+def _rafdb(p: Params) -> Plan:
+    return rafdb.read_rafdb(p.prepare.root, p.prepare.image_size, p.prepare.rafdb.images)
 
 
 def _affectnet(num_classes: int):
-    def read(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
-        splits, report = affectnet.read_affectnet(p.prepare.root, p.prepare.image_size, num_classes, _skip(p))
-        return list(affectnet.CLASSES[:num_classes]), splits, report
+    def read(p: Params) -> Plan:
+        return affectnet.read_affectnet(p.prepare.root, p.prepare.image_size, num_classes)
 
     return read
 
 
-def _folder(p: Params) -> tuple[list[str], dict[str, SplitData], dict]:
-    return folder.read_folder(p.prepare.root, p.prepare.image_size, _skip(p))
-
-
-def _skip(p: Params) -> bool:
-    return p.prepare.bad_rows == "skip"
+def _folder(p: Params) -> Plan:
+    return folder.read_folder(p.prepare.root, p.prepare.image_size)
 
 
 ADAPTERS = {
@@ -77,28 +58,42 @@ def prepare(p: Params) -> None:
         if p.dataset not in SUBSET_LISTS:
             raise UserError(f"prepare.subset_lists: there are no RAN lists for dataset {p.dataset}; set it to null")
         read_lists(SUBSET_LISTS[p.dataset], p.prepare.subset_lists)
-    classes, splits, report = ADAPTERS[p.dataset](p)
-    for name, r in report.items():
-        dropped = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
-        print(f"prepare: {p.dataset} {name}: kept {r['kept']}, dropped {dropped}", flush=True)
-    subsets = {}
-    if p.prepare.subset_lists is not None:
-        test = splits["test"]
-        test.flags, subsets = subset_flags(
-            SUBSET_LISTS[p.dataset], p.prepare.subset_lists, test.sources, test.labels, len(classes)
-        )
-        for name, r in subsets.items():
-            print(
-                f"prepare: subset {name}: {r['matched']} of {r['listed']} listed images in test "
-                f"(not in test {r['not_in_test']}, duplicates {r['duplicates']}, "
-                f"label disagrees {r['label_disagrees']})",
-                flush=True,
+    plan = ADAPTERS[p.dataset](p)
+    classes, workers = plan.classes, p.prepare.workers or default_workers()
+    remove_stale_temps(PREPARED)
+    # Images go straight into a temporary store that replaces the old one only when complete: a prepare
+    # killed half-way leaves the previous store whole.
+    with atomic_path(PREPARED) as tmp:
+        tmp.mkdir()
+        splits, report = {}, {}
+        for name, parts in plan.splits.items():
+            split, part_report = write_split(tmp, name, parts, workers, p.prepare.bad_rows == "skip")
+            report |= part_report
+            if split is not None:
+                splits[name] = split
+        if plan.check is not None:
+            plan.check(splits)
+        for name, r in report.items():
+            dropped = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
+            print(f"prepare: {p.dataset} {name}: kept {r['kept']}, dropped {dropped}", flush=True)
+        subsets = {}
+        if p.prepare.subset_lists is not None:
+            test = splits["test"]
+            test.flags, subsets = subset_flags(
+                SUBSET_LISTS[p.dataset], p.prepare.subset_lists, test.sources, test.labels, len(classes)
             )
-    train = splits["train"]
-    rng = np.random.default_rng([p.seed, 0xB0B])  # a stream of its own: noise never shifts the images
-    train.labels = inject_label_noise(train.clean_labels, p.prepare.noise_rate, len(classes), rng)
-    flipped = int((train.labels != train.clean_labels).sum())
-    write_store(PREPARED, p.dataset, classes, splits)
+            for name, r in subsets.items():
+                print(
+                    f"prepare: subset {name}: {r['matched']} of {r['listed']} listed images in test "
+                    f"(not in test {r['not_in_test']}, duplicates {r['duplicates']}, "
+                    f"label disagrees {r['label_disagrees']})",
+                    flush=True,
+                )
+        train = splits["train"]
+        rng = np.random.default_rng([p.seed, 0xB0B])  # a stream of its own: noise never shifts the images
+        train.labels = inject_label_noise(train.clean_labels, p.prepare.noise_rate, len(classes), rng)
+        flipped = int((train.labels != train.clean_labels).sum())
+        write_index(tmp, p.dataset, classes, p.prepare.image_size, splits)
     write_json(
         METRICS / "prepare.json",
         {
