@@ -8,7 +8,6 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # dvc runs stage commands through the shell: the venv's python must come first on PATH.
 export PATH := $(BIN):$(PATH)
-export NO_ALBUMENTATIONS_UPDATE := 1
 PYTEST_ARGS ?=
 
 .PHONY: setup repro test test-fast lint mutate bench lock plots-template ferplus

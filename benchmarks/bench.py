@@ -8,7 +8,7 @@ Prints one line per benchmark and ends with one JSON object of the ratios (basel
     train_step_vs_timm      train_mvt's update on a collated batch vs a bare timm ViT step
     masks_vs_forward        the masks stage's inference path vs a bare forward of G
     mgn_step_vs_bare        train_mgn's adversarial D + G updates vs the bare forwards/backwards they need
-    loader_vs_train_demand  the training DataLoader (masks + augmentation) vs the train step's images/s
+    loader_vs_train_demand  train_mvt's data path (rows, masks, batched augmentation) vs the train step's images/s
 """
 
 from __future__ import annotations
@@ -68,23 +68,19 @@ def masks_vs_forward(p: Params, images: np.ndarray, repeats: int) -> float:
     return t_bare / t_stage
 
 
-def _masked_dataset(p: Params, images: np.ndarray, transform=None) -> ImageDataset:
+def _masked_dataset(p: Params, images: np.ndarray) -> ImageDataset:
     """The training Dataset over `images` with MGN-like keep masks (random Mp, `mask_ratio` erased)."""
     from mvt_fer.masking import keep_grid
 
     patch = p.model.patch_size or 16
     grid = images.shape[1] // patch
     mp = np.random.default_rng(0).random((len(images), grid, grid)).astype(np.float16)
-    return ImageDataset(images, transform, keep_grid(mp, "show", p.mask_ratio), patch)
+    return ImageDataset(images, keep_grid(mp, "show", p.mask_ratio))
 
 
 def _collated(dataset: ImageDataset, batch: int) -> list[dict]:
-    """Full batches as the training loader yields them (uint8 images, per-pixel keep masks, index)."""
-    from torch.utils.data import default_collate
-
-    return [
-        default_collate([dataset[i] for i in range(j, j + batch)]) for j in range(0, len(dataset) - batch + 1, batch)
-    ]
+    """Full batches as the training loader's workers hand them over (uint8 images, keep grids, index)."""
+    return [dataset[list(range(j, j + batch))] for j in range(0, len(dataset) - batch + 1, batch)]
 
 
 def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[float, float]:
@@ -186,30 +182,26 @@ def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
 
 
 def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> float:
-    """Images/s of the training DataLoader (masks, the train_mvt augmentation, `mvt.num_workers`) over
-    one pass, against the images/s the train step consumes (`step_rate`)."""
-    from mvt_fer.data.transforms import train_transform
-    from mvt_fer.engine.evaluate import make_loader
-    from mvt_fer.engine.runtime import loader_workers
+    """Images/s of train_mvt's data path on this CPU as the device (TrainLoader: `mvt.num_workers` workers
+    reading batches of rows and keep grids, the augmentation batched in this process) over one pass,
+    against the images/s the train step consumes (`step_rate`)."""
+    from mvt_fer.engine.loop import TrainLoader
 
-    dataset = _masked_dataset(p, images, train_transform(p.mvt.augment))
-    workers = loader_workers(p.mvt.num_workers)
-    loader = make_loader(
-        dataset,
-        p.mvt.batch_size,
-        torch.device("cpu"),
-        shuffle=True,
-        num_workers=workers,
-        generator=torch.Generator().manual_seed(0),
+    dev = torch.device("cpu")
+    patch = p.model.patch_size or 16
+    loader = TrainLoader(
+        _masked_dataset(p, images), p.mvt.batch_size, "mvt.batch_size", p.mvt.num_workers, dev, 0, p.mvt.augment, patch
     )
+    loader.set_epoch(0, 0)
     for _ in loader:  # warm-up (worker start)
         break
     start = time.perf_counter()
-    n = sum(len(b["index"]) for b in loader)
+    n = sum(len(index) for _, _, index in loader)
     rate = n / (time.perf_counter() - start)
+    workers = loader.loader.num_workers
     print(
-        f"loader (masks + augmentation, {workers} workers): {rate:.0f} img/s; "
-        f"train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}"
+        f"loader (rows + keep grids, {workers} workers; masks and augmentation batched on the CPU): {rate:.0f} "
+        f"img/s; train step demand {step_rate:.0f} img/s; ratio {rate / step_rate:.3f}"
     )
     return rate / step_rate
 

@@ -14,7 +14,6 @@ import typer
 from ruamel.yaml import YAML
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.data.transforms import train_transform
 from mvt_fer.engine import runtime
 from mvt_fer.engine.evaluate import predict
 from mvt_fer.engine.train import fit_classifier
@@ -37,7 +36,7 @@ def main(
     store = open_store(p)
     rows = store.rows("train")
     model = create_classifier(p.model, store.num_classes, store.image_size)
-    train = ImageDataset(store.images("train"), train_transform(p.mvt.augment))
+    train = ImageDataset(store.images("train"))
     val = (ImageDataset(store.images("val")), store.rows("val")["label"].to_numpy())
     dev, start = runtime.device(), time.perf_counter()
     history = fit_classifier(

@@ -16,8 +16,6 @@ import yaml
 from mvt_fer import presets
 from mvt_fer.params import read_yaml
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -36,12 +34,14 @@ def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
 def decode(plan, folder: Path, skip: bool = False, workers: int = 1) -> tuple[dict, dict]:
     """An adapter's plan through the store writer prepare uses, read back: ({split: SplitData with images
     (and face) in memory}, {part: {"kept", "dropped"}}). A bad row raises as in prepare."""
+    from mvt_fer.data.rows import DecodePool
     from mvt_fer.data.store import write_split
 
     folder.mkdir(parents=True, exist_ok=True)
     splits, report = {}, {}
     for name, parts in plan.splits.items():
-        split, part_report = write_split(folder, name, parts, workers, skip)
+        with DecodePool(workers) as pool:
+            split, part_report = write_split(folder, name, parts, pool, skip)
         report |= part_report
         if split is not None:
             split.images = np.load(folder / f"{name}.npy")
@@ -93,7 +93,6 @@ def repo(tmp_path, tiny_params):
         DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site"),
         DVC_GLOBAL_CONFIG_DIR=str(tmp_path / "dvc-global"),
         DVC_NO_ANALYTICS="1",
-        NO_ALBUMENTATIONS_UPDATE="1",
         GIT_CONFIG_NOSYSTEM="1",
     )
     run_cmd(["git", "init", "-q", "-b", "main"], work, env)

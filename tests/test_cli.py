@@ -19,7 +19,7 @@ try:
     app(sys.argv[1:], prog_name="mvt-fer")
 except SystemExit as e:
     code = e.code
-heavy = sorted(m for m in ("torch", "timm", "torchvision", "albumentations", "cv2", "pandas") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "timm", "torchvision", "cv2", "pandas") if m in sys.modules)
 print("CODE", code, "HEAVY", ",".join(heavy) or "-")
 """
 

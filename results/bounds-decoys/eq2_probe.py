@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.data.transforms import train_transform
 from mvt_fer.engine import runtime
 from mvt_fer.engine.mgn import fit_mgn
 from mvt_fer.losses import prediction_variance
@@ -22,7 +21,7 @@ p = load_params("params.yaml")
 runtime.seed_everything(p.seed)
 dev = runtime.device()
 store = open_store(p)
-train_set = ImageDataset(store.images("train"), train_transform(p.mgn.augment))
+train_set = ImageDataset(store.images("train"))
 labels = torch.tensor(store.rows("train")["label"].to_numpy(), dtype=torch.long)
 G = create_generator(p.model, p.mgn.depth, store.image_size, p.mgn.temperature)
 D = create_classifier(p.model, store.num_classes, store.image_size)

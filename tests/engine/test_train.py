@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.data.transforms import train_transform
 from mvt_fer.engine.checkpoint import load_classifier, save_classifier
 from mvt_fer.engine.runtime import seed_everything
 from mvt_fer.engine.train import fit_classifier, warmup_exp_decay
@@ -46,7 +45,7 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
         augment=augment,
         compile=compile,
     )
-    ds = ImageDataset(images, train_transform(p.augment))
+    ds = ImageDataset(images)
     history = fit_classifier(
         model,
         ds,

@@ -14,8 +14,8 @@ import multiprocessing
 import os
 import signal
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 
 from .images import load_image
 
-BLOCK = 32  # rows per worker task: amortises the hand-over, small enough that memory stays flat
+BLOCK = 32  # rows per worker task: amortises the hand-over
 AHEAD = 2  # blocks in flight per worker
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 _LIBC = ctypes.CDLL(None)  # loaded before any fork: a child must not dlopen while another thread may hold its lock
@@ -97,10 +97,6 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _decode_block(decode: Callable, items: Sequence) -> list:
-    return [decode(item) for item in items]
-
-
 def _worker_init(parent: int) -> None:
     # A worker dies with prepare, even one killed with SIGKILL (it would wait for work forever otherwise).
     with contextlib.suppress(AttributeError):
@@ -109,30 +105,50 @@ def _worker_init(parent: int) -> None:
         os._exit(1)
 
 
-def decoded(decode: Callable, items: Sequence, workers: int) -> Iterator[Decoded | Bad]:
-    """`decode(item)` for every item, in order, in `workers` processes (1: this process).
+class DecodePool:
+    """`workers` processes that decode rows, each on one core (1: this process decodes, on one core).
 
-    At most AHEAD blocks per worker are in flight, so memory stays flat however many items there are.
-    Workers are forked: the stage that calls this has not imported torch (stage.py), so they start small
-    and fast. Close the generator (contextlib.closing) to stop the workers early.
+    The workers are forked when the pool is made, before prepare reads any label file: a forked process
+    counts its parent's pages in its own resident size, so they would otherwise each seem to hold the plan.
+    The stage that makes the pool has not imported torch (stage.py), so they start small and fast.
     """
-    if workers <= 1 or len(items) <= BLOCK:
-        yield from map(decode, items)
-        return
-    # One core per worker: OpenCV's own threads would fight the other workers. Set here, before the fork:
-    # the workers inherit it, and setNumThreads in a forked child can hang on the parent's thread pool.
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    fork = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(workers, mp_context=fork, initializer=_worker_init, initargs=(os.getpid(),))
-    pending: deque = deque()
-    try:
-        for start in range(0, len(items), BLOCK):
-            pending.append(pool.submit(_decode_block, decode, items[start : start + BLOCK]))
-            if len(pending) >= AHEAD * workers:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        cv2.setNumThreads(threads)
+
+    def __init__(self, workers: int):
+        self.workers, self.executor = workers, None
+        # One core per worker: OpenCV's own threads would fight the other workers. Set before the fork: the
+        # workers inherit it, and setNumThreads in a forked child can hang on its parent's thread pool.
+        self.threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        if workers > 1:
+            fork = multiprocessing.get_context("fork")
+            self.executor = ProcessPoolExecutor(
+                workers, mp_context=fork, initializer=_worker_init, initargs=(os.getpid(),)
+            )
+            self.executor.submit(int).result()  # fork them now
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        cv2.setNumThreads(self.threads)
+
+    def map(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator:
+        """fn(*task) for every task, in order. At most AHEAD tasks per worker are in flight, so memory stays
+        flat however many there are; when the caller stops early, none is still running afterwards."""
+        if self.executor is None:
+            yield from (fn(*task) for task in tasks)
+            return
+        pending: deque = deque()
+        try:
+            for task in tasks:
+                pending.append(self.executor.submit(fn, *task))
+                if len(pending) >= AHEAD * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            wait(pending)

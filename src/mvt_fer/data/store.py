@@ -11,10 +11,12 @@ One array per split rather than thousands of small files: DVC hashes one file, w
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
+import itertools
 import json
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import pandas as pd
 from ..errors import UserError
 from ..io import atomic_path
 from .images import BadRows
-from .rows import Bad, Rows, decoded
+from .rows import BLOCK, Bad, DecodePool, Rows
 
 SUBSETS = ("occluded", "pose_gt30", "pose_gt45")
 COLUMNS = ("split", "row", "label", "clean_label", "source", *SUBSETS)
@@ -44,84 +46,106 @@ class SplitData:
     face: np.ndarray | None = None  # (N, H, W) uint8 face truth
 
 
-class _NpyRows:
-    """A .npy file written row by row with plain writes (the pages go to the page cache, not this process's
-    memory), its header sized for `capacity` rows and rewritten at `close` for the rows written. NumPy pads
-    the header so that the first axis can grow in place, so the rewrite never moves the data, and the file
-    is byte for byte what np.save writes for the same array."""
-
-    def __init__(self, path: Path, row: np.ndarray, capacity: int):
-        self.path, self.row_shape, self.dtype, self.rows = path, row.shape, row.dtype, 0
-        self.file = open(path, "wb")  # noqa: SIM115 (closed in close())
-        self.header = self._header(capacity)
-        self.file.write(self.header)
-
-    def _header(self, n: int) -> bytes:
-        buf = io.BytesIO()
-        header = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (n, *self.row_shape),
-        }
-        np.lib.format.write_array_header_1_0(buf, header)
-        return buf.getvalue()
-
-    def append(self, row: np.ndarray) -> None:
-        if row.shape != self.row_shape or row.dtype != self.dtype:
-            raise ValueError(
-                f"{self.path.name}: row {self.rows} is {row.dtype} {row.shape}, not {self.dtype} {self.row_shape}"
-            )
-        self.file.write(np.ascontiguousarray(row).data)
-        self.rows += 1
-
-    def close(self) -> None:
-        header = self._header(self.rows)
-        if len(header) != len(self.header):  # cannot happen with NumPy's growth padding; never write a bad file
-            raise RuntimeError(f"{self.path}: the .npy header changed length")
-        self.file.seek(0)
-        self.file.write(header)
-        self.file.truncate(len(header) + self.rows * int(np.prod(self.row_shape)) * self.dtype.itemsize)
-        self.file.close()
+@functools.lru_cache
+def _npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """What np.save writes before the data. NumPy pads it so that the first axis can grow in place: its
+    length does not depend on the number of rows, so rows can be written before the count is known."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
 
 
-def write_split(folder: Path, name: str, parts: list[Rows], workers: int = 1, skip_bad_rows: bool = False):
-    """Decode the rows of split `name` (its parts in order) in `workers` processes, writing each image into
-    folder/<name>.npy (and face truth into <name>_face.npy) as it arrives: dropped rows are never written,
-    so the kept ones lie contiguous and memory stays flat. Returns (the split's table, or None if every part
-    was empty and may be left out; {part: {"kept", "dropped"}}). A bad row stops it (UserError naming file
-    and line) unless `skip_bad_rows`; the caller writes into a temporary folder (prepare: atomic_path)."""
-    capacity = sum(len(part.items) for part in parts)
-    files: dict[str, _NpyRows] = {}
-    labels, sources, scalars, report = [], [], {}, {}
+def _npy_path(folder: str | Path, split: str, key: str) -> Path:
+    return Path(folder) / (f"{split}.npy" if key == "image" else f"{split}_{key}.npy")
+
+
+def _write_rows(decode: Callable, items: Sequence, folder: str, split: str, first: int, capacity: int) -> list:
+    """A worker's task: decode `items`, rows `first`... of `split`, and write each array straight to its row
+    of folder/<split>[_<key>].npy, laid out for `capacity` rows (pwrite: the pages go to the page cache, no
+    image travels back). Returns per row its `Bad`, or ({key: (dtype, shape)} of its arrays, its scalars)."""
+    out, files = [], {}
     try:
-        for part in parts:
-            bad = BadRows(skip_bad_rows)
-            bad.dropped.update(part.dropped)
-            kept = 0
-            with contextlib.closing(decoded(part.decode, part.items, workers)) as rows:
-                for i, row in enumerate(rows):
-                    if isinstance(row, Bad):
-                        if row.fatal:
-                            raise UserError(f"{row.where}: {row.what}")
-                        bad(row.reason, row.where, row.what)
-                        continue
-                    for key, value in row.items():
-                        if isinstance(value, np.ndarray):
-                            if key not in files:
-                                path = folder / (f"{name}.npy" if key == "image" else f"{name}_{key}.npy")
-                                files[key] = _NpyRows(path, value, capacity)
-                            files[key].append(value)
-                        else:
-                            scalars.setdefault(key, []).append(value)
-                    labels.append(part.labels[i])
-                    sources.append(part.sources[i])
-                    kept += 1
-            if not kept and part.empty is not None:
-                raise UserError(part.empty.replace("{dropped}", str(dict(bad.dropped) or "none")))
-            report[part.name] = {"kept": kept, "dropped": dict(sorted(bad.dropped.items()))}
+        for k, item in enumerate(items):
+            row = decode(item)
+            if isinstance(row, Bad):
+                out.append(row)
+                continue
+            layouts, scalars = {}, {}
+            for key, value in row.items():
+                if not isinstance(value, np.ndarray):
+                    scalars[key] = value
+                    continue
+                value = np.ascontiguousarray(value)
+                layouts[key] = (value.dtype.str, value.shape)
+                if key not in files:
+                    files[key] = os.open(_npy_path(folder, split, key), os.O_WRONLY | os.O_CREAT, 0o644)
+                offset = len(_npy_header(value.dtype.str, (capacity, *value.shape))) + (first + k) * value.nbytes
+                if os.pwrite(files[key], value.data, offset) != value.nbytes:
+                    raise OSError(f"{_npy_path(folder, split, key)}: short write (disk full?)")
+            out.append((layouts, scalars))
     finally:
-        for f in files.values():
-            f.close()
+        for fd in files.values():
+            os.close(fd)
+    return out
+
+
+def _finish_npy(path: Path, layout: tuple[str, tuple], rows: list[int], capacity: int) -> None:
+    """Give the .npy file its final header and only the kept `rows`, moved up over the dropped ones."""
+    dtype, shape = layout
+    header = _npy_header(dtype, (len(rows), *shape))
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    assert len(header) == len(_npy_header(dtype, (capacity, *shape)))
+    with open(path, "r+b") as f:
+        f.write(header)
+        for new, old in enumerate(rows):
+            if new != old:  # only after a dropped row; rows only ever move towards the start
+                f.seek(len(header) + old * size)
+                row = f.read(size)
+                f.seek(len(header) + new * size)
+                f.write(row)
+        f.truncate(len(header) + len(rows) * size)
+
+
+def write_split(folder: Path, name: str, parts: list[Rows], pool: DecodePool, skip_bad_rows: bool = False):
+    """Decode the rows of split `name` (its parts in order) in `pool`, each image written by its worker
+    straight into folder/<name>.npy (and face truth into <name>_face.npy); dropped rows are compacted away at
+    the end, so memory stays flat and the files are what np.save writes for the kept rows. Returns (the
+    split's table, or None if every part was empty and may be left out; {part: {"kept", "dropped"}}). A bad
+    row stops it (UserError naming file and line) unless `skip_bad_rows`; the caller writes into a temporary
+    folder (prepare: atomic_path) that it removes then."""
+    capacity = sum(len(part.items) for part in parts)
+    layouts: dict[str, tuple] = {}
+    kept_rows, labels, sources, scalars, report = [], [], [], {}, {}
+    first = 0
+    for part in parts:
+        bad = BadRows(skip_bad_rows)
+        bad.dropped.update(part.dropped)
+        kept = 0
+        tasks = (
+            (part.decode, part.items[s : s + BLOCK], str(folder), name, first + s, capacity)
+            for s in range(0, len(part.items), BLOCK)
+        )
+        for i, row in enumerate(itertools.chain.from_iterable(pool.map(_write_rows, tasks))):
+            if isinstance(row, Bad):
+                if row.fatal:
+                    raise UserError(f"{row.where}: {row.what}")
+                bad(row.reason, row.where, row.what)
+                continue
+            for key, layout in row[0].items():
+                if layouts.setdefault(key, layout) != layout:
+                    raise ValueError(f"{name}: row {first + i}: {key} is {layout}, earlier rows {layouts[key]}")
+            for key, value in row[1].items():
+                scalars.setdefault(key, []).append(value)
+            kept_rows.append(first + i)
+            labels.append(part.labels[i])
+            sources.append(part.sources[i])
+            kept += 1
+        if not kept and part.empty is not None:
+            raise UserError(part.empty.replace("{dropped}", str(dict(bad.dropped) or "none")))
+        report[part.name] = {"kept": kept, "dropped": dict(sorted(bad.dropped.items()))}
+        first += len(part.items)
+    for key, layout in layouts.items():
+        _finish_npy(_npy_path(folder, name, key), layout, kept_rows, capacity)
     if not labels:
         return None, report
     labels = np.asarray(labels, np.int64)
@@ -176,7 +200,8 @@ def write_store(root: str | Path, dataset: str, classes: list[str], splits: dict
             if s.images is None or s.images.dtype != np.uint8 or s.images.ndim != 4 or s.images.shape[::3] != (n, 3):
                 raise ValueError(f"split {name}: images must be uint8 (N, H, W, 3) with N = {n}")
             rows = Rows(name, functools.partial(_array_row, s.images, s.face), range(n), s.labels, s.sources)
-            write_split(tmp, name, [rows])
+            with DecodePool(1) as pool:
+                write_split(tmp, name, [rows], pool)
         write_index(tmp, dataset, classes, splits[next(iter(splits))].images.shape[1], splits)
 
 

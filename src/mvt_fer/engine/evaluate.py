@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
 from ..masking import as_grid
 from ..models import MaskGenerator
 from .runtime import autocast, to_device
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    dev: torch.device,
-    *,
-    shuffle: bool = False,
-    num_workers: int = 0,
-    generator: torch.Generator | None = None,
-    drop_last: bool = False,
-    sampler: Sampler | None = None,
-) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=num_workers,
-        generator=generator,
-        pin_memory=dev.type == "cuda",
-        drop_last=drop_last,
-    )
 
 
 def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None):

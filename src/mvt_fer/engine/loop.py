@@ -4,17 +4,18 @@ seeding, the record's print and checkpoint), the optimisation step and the learn
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
+from ..data.augment import BatchAugment, batch_seed
+from ..params import AugmentParams
 from . import distributed
 from .checkpoint import Resume
-from .evaluate import make_loader
-from .runtime import loader_workers
+from .runtime import loader_workers, to_device
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -43,51 +44,84 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, 
     scheduler.step()
 
 
-def train_loader(
-    train_set: Dataset,
-    batch_size: int,
-    batch_key: str,
-    num_workers: int | None,
-    dev: torch.device,
-    seed: int,
-    sampler: Callable[[torch.Generator], Sampler | None] | None = None,
-) -> tuple[DataLoader, torch.Generator, DistributedSampler | None]:
-    """The shuffled training loader, the generator `run_epochs` reseeds for it, and under torchrun the
-    sampler that shares one permutation between the processes (else None; then `sampler(generator)`, if
-    given, draws the order). `batch_size` is the global batch, `batch_key` its params key for errors."""
-    generator = torch.Generator()
-    shards = distributed.epoch_sampler(train_set, seed)
-    loader = make_loader(
-        train_set,
-        distributed.per_process_batch(batch_size, batch_key),
-        dev,
-        shuffle=True,
-        num_workers=loader_workers(num_workers),
-        generator=generator,
-        drop_last=len(train_set) > batch_size,
-        sampler=shards or (sampler(generator) if sampler is not None else None),
-    )
-    return loader, generator, shards
+class TrainLoader:
+    """The training batches of an epoch, on the device and augmented there (data/augment.py).
+
+    DataLoader workers (`num_workers`, kept alive between epochs) only read whole batches of uint8 rows and
+    per-patch keep grids from the memory-mapped stores; the flip, shift, colour jitter and erasing run
+    batched on `dev`, seeded per (epoch seed, batch), so results do not depend on the number of workers.
+    The order is a shuffle from `generator` (reseeded by `set_epoch`), under torchrun a DistributedSampler
+    that shares one permutation between the processes, or else `sampler(generator)` if given. `batch_size`
+    is the global batch, `batch_key` its params key for errors. Iterating yields (images float in [0, 1],
+    keep or None, row index).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        batch_key: str,
+        num_workers: int | None,
+        dev: torch.device,
+        seed: int,
+        augment: AugmentParams | None = None,
+        patch_size: int | None = None,
+        sampler: Callable[[torch.Generator], Sampler | None] | None = None,
+    ):
+        self.dev, self.generator, self.seed = dev, torch.Generator(), seed
+        self.shards = distributed.epoch_sampler(dataset, seed)
+        order = self.shards or (sampler(self.generator) if sampler is not None else None)
+        self.batches = BatchSampler(
+            order or RandomSampler(dataset, generator=self.generator),
+            distributed.per_process_batch(batch_size, batch_key),
+            drop_last=len(dataset) > batch_size,
+        )
+        workers = loader_workers(num_workers)
+        self.loader = DataLoader(
+            dataset,
+            sampler=self.batches,
+            batch_size=None,  # the sampler hands the dataset whole batches of indices
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=dev.type == "cuda",
+            generator=torch.Generator(),  # worker seeds from here, not torch's global stream (dropout's)
+        )
+        self.augment = BatchAugment(augment, patch_size) if augment is not None else None
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def set_epoch(self, epoch: int, seed: int) -> None:
+        """Reseed the shuffle and the augmentation for `epoch`, whose seed is `seed`."""
+        if self.shards is not None:
+            self.shards.set_epoch(epoch)
+        self.generator.manual_seed(seed)
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        for b, batch in enumerate(self.loader):
+            images, keep, index = to_device(batch, self.dev)
+            if self.augment is not None:
+                images, keep = self.augment(images, keep, batch_seed(self.seed, b))
+            yield images, keep, index
 
 
 def run_epochs(
     name: str,
     epochs: int,
     seed: int,
-    train_set,
-    generator: torch.Generator,
-    shards: DistributedSampler | None,
+    loader: TrainLoader,
     resume: Resume | None,
     state: dict[str, Any],
     one_epoch: Callable[[int, int, list[dict]], dict],
 ) -> list[dict]:
     """Run `one_epoch(epoch, seed_e, history) -> record` for every epoch not yet done, and return the records.
 
-    Before each epoch everything random is reseeded from (seed, epoch, rank): the shuffle (`generator`, the
-    same on every process through `shards`), the augmentation per row (`train_set.set_seed`), dropout and
-    drop-path (torch's global stream); `one_epoch` gets the epoch's seed for its own streams. After it, every
-    object of `state` (name -> anything with state_dict / load_state_dict) is checkpointed with the
-    history through `resume`, which a rerun continues, and the record is printed as `name key=value ...`.
+    Before each epoch everything random is reseeded from (seed, epoch, rank): the loader's shuffle (the same
+    on every process under torchrun) and augmentation, dropout and drop-path (torch's global stream);
+    `one_epoch` gets the epoch's seed for its own streams. After it, every object of `state` (name ->
+    anything with state_dict / load_state_dict) is checkpointed with the history through `resume`, which a
+    rerun continues, and the record is printed as `name key=value ...`.
     """
     history, first_epoch = [], 0
     saved = resume.load() if resume is not None else None
@@ -98,10 +132,7 @@ def run_epochs(
     for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
         seed_e = epoch_seed(seed, epoch) + distributed.rank()  # each process its own augmentation and dropout
-        if shards is not None:
-            shards.set_epoch(epoch)
-        generator.manual_seed(seed_e)  # shuffling order and worker seeds
-        train_set.set_seed(seed_e)  # augmentation, per row (the same with any num_workers)
+        loader.set_epoch(epoch, seed_e)
         torch.manual_seed(seed_e)  # dropout / drop-path
         record = one_epoch(epoch, seed_e, history)
         history.append(record)

@@ -25,8 +25,8 @@ from ..params import MgnParams
 from . import distributed
 from .checkpoint import Resume
 from .evaluate import inference_batches
-from .loop import run_epochs, train_loader, update, warmup_exp_decay
-from .runtime import adamw, autocast, to_device
+from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
+from .runtime import adamw, autocast
 
 
 def generated_view(
@@ -192,8 +192,7 @@ def train_one_epoch(
         leave=False,
         disable=None,
     )
-    for step, batch in enumerate(bar):
-        images, _, index = to_device(batch, dev)
+    for step, (images, _, index) in enumerate(bar):
         y = labels[index].to(dev)
         r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
         loss_d, logits_first, logits_random, mp = discriminator_step(
@@ -245,7 +244,7 @@ def fit_mgn(
     the random stream does not depend on the warm-up mode. Returns one record per epoch.
     """
     G.to(dev), D.to(dev)
-    loader, generator, shards = train_loader(train_set, p.batch_size, "mgn.batch_size", p.num_workers, dev, seed)
+    loader = TrainLoader(train_set, p.batch_size, "mgn.batch_size", p.num_workers, dev, seed, p.augment)
     opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
     opt_g = adamw(G, p.lr_g, p.weight_decay, dev)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
@@ -267,4 +266,4 @@ def fit_mgn(
 
     state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "sched_d": sched_d, "sched_g": sched_g}
     epochs = p.d_warmup_epochs + p.epochs
-    return run_epochs("train_mgn", epochs, seed, train_set, generator, shards, resume, state, one_epoch)
+    return run_epochs("train_mgn", epochs, seed, loader, resume, state, one_epoch)

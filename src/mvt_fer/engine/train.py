@@ -17,8 +17,8 @@ from ..relabel import LabelStore, relabel_active, relabel_decisions
 from . import distributed
 from .checkpoint import Resume
 from .evaluate import predict
-from .loop import run_epochs, train_loader, update, warmup_exp_decay
-from .runtime import adamw, autocast, to_device
+from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
+from .runtime import adamw, autocast
 
 
 def classifier_step(
@@ -66,8 +66,7 @@ def train_one_epoch(
     loss_sum, correct, seen = 0.0, 0, 0
     lr = optimizer.param_groups[0]["lr"]
     bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}", leave=False, disable=None)
-    for batch in bar:
-        images, keep, index = to_device(batch, dev)
+    for images, keep, index in bar:
         targets = torch.from_numpy(labels.labels[index.cpu().numpy()]).to(dev)
         loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets, epoch)
         loss_sum += loss * len(targets)
@@ -104,13 +103,15 @@ def fit_classifier(
     model.to(dev)
     if distributed.world_size() > 1 and p.sampler != "uniform":
         raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
-    loader, generator, shards = train_loader(
+    loader = TrainLoader(
         train_set,
         p.batch_size,
         "mvt.batch_size",
         p.num_workers,
         dev,
         seed,
+        p.augment,
+        getattr(model, "patch_size", None),
         lambda g: train_sampler(labels.labels, p.sampler, g),
     )
     optimizer = adamw(model, p.lr, p.weight_decay, dev)
@@ -133,7 +134,7 @@ def fit_classifier(
         return record
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "labels": labels}
-    history = run_epochs("train_mvt", p.epochs, seed, train_set, generator, shards, resume, state, one_epoch)
+    history = run_epochs("train_mvt", p.epochs, seed, loader, resume, state, one_epoch)
     if distributed.world_size() > 1:  # cheap insurance that the gathered decisions kept the stores equal
         digests = distributed.gather(hashlib.sha256(labels.labels.tobytes()).hexdigest())
         if len(set(digests)) != 1:

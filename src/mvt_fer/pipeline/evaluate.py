@@ -30,9 +30,7 @@ def evaluate(p: Params) -> None:
             f"{MVT_MODEL}: trained on classes {meta['classes']}, the test set has {store.classes}; rerun train_mvt"
         )
     rows = store.rows("test")
-    test_set = ImageDataset(
-        store.images("test"), patch_masks=classifier_keep(p, store, "test"), patch_size=model.patch_size
-    )
+    test_set = ImageDataset(store.images("test"), classifier_keep(p, store, "test"))
     probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
     result = M.summarize(
@@ -88,7 +86,7 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
         G, reading = load_generator(MGN_MODEL)
         mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev, desc="cross masks")
         keep = reading.keep_grid(mp)
-    dataset = ImageDataset(images, patch_masks=keep, patch_size=model.patch_size)
+    dataset = ImageDataset(images, patch_masks=keep)
     probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev, desc="cross evaluate")
     columns = np.array(sorted(set(mapping.values())))
     y_pred = columns[probs[:, columns].argmax(-1)]

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..data import affectnet, ferplus, folder, rafdb, synthetic
 from ..data.noise import inject_label_noise
-from ..data.rows import Plan, default_workers
+from ..data.rows import DecodePool, Plan, default_workers
 from ..data.store import write_index, write_split
 from ..data.subsets import read_lists, subset_flags
 from ..errors import UserError
@@ -58,16 +58,16 @@ def prepare(p: Params) -> None:
         if p.dataset not in SUBSET_LISTS:
             raise UserError(f"prepare.subset_lists: there are no RAN lists for dataset {p.dataset}; set it to null")
         read_lists(SUBSET_LISTS[p.dataset], p.prepare.subset_lists)
-    plan = ADAPTERS[p.dataset](p)
-    classes, workers = plan.classes, p.prepare.workers or default_workers()
     remove_stale_temps(PREPARED)
     # Images go straight into a temporary store that replaces the old one only when complete: a prepare
     # killed half-way leaves the previous store whole.
-    with atomic_path(PREPARED) as tmp:
+    with DecodePool(p.prepare.workers or default_workers()) as pool, atomic_path(PREPARED) as tmp:
+        plan = ADAPTERS[p.dataset](p)
+        classes = plan.classes
         tmp.mkdir()
         splits, report = {}, {}
         for name, parts in plan.splits.items():
-            split, part_report = write_split(tmp, name, parts, workers, p.prepare.bad_rows == "skip")
+            split, part_report = write_split(tmp, name, parts, pool, p.prepare.bad_rows == "skip")
             report |= part_report
             if split is not None:
                 splits[name] = split

@@ -7,7 +7,6 @@ import torch
 
 from .. import plots
 from ..data.dataset import ImageDataset
-from ..data.transforms import train_transform
 from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, fingerprint, save_generator
 from ..engine.mgn import fit_mgn
@@ -23,7 +22,7 @@ def train_mgn(p: Params) -> None:
     runtime.seed_everything(p.seed)
     dev = runtime.device()
     store = open_store(p)
-    train_set = ImageDataset(store.images("train"), train_transform(p.mgn.augment))
+    train_set = ImageDataset(store.images("train"))
     labels = torch.tensor(store.rows("train")["label"].to_numpy(), dtype=torch.long)
     monitor = None
     if "val" in store.splits:

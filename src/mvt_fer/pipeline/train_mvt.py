@@ -6,7 +6,6 @@ import pandas as pd
 
 from .. import plots
 from ..data.dataset import ImageDataset
-from ..data.transforms import train_transform
 from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, fingerprint, save_classifier
 from ..engine.train import fit_classifier
@@ -36,10 +35,10 @@ def train_mvt(p: Params) -> None:
     model = create_classifier(p.model, store.num_classes, store.image_size)
     distributed.broadcast_from_main(model)
 
-    def dataset(split, transform=None):
-        return ImageDataset(store.images(split), transform, classifier_keep(p, store, split), model.patch_size)
+    def dataset(split):
+        return ImageDataset(store.images(split), classifier_keep(p, store, split))
 
-    train_set = dataset("train", train_transform(p.mvt.augment))
+    train_set = dataset("train")
     labels = LabelStore(rows["label"].to_numpy(), rows["clean_label"].to_numpy())
     monitor = {
         split: (dataset(split), store.rows(split)["label"].to_numpy())
