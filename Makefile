@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test test-fast lint mutate bench lock plots-template ferplus
+.PHONY: setup repro test test-fast lint mutate bench bench-scale lock plots-template ferplus
 
 setup: $(VENV)/.installed
 
@@ -54,6 +54,11 @@ plots-template: setup
 # Throughput ratios against bare baselines measured in the same run (ends with one JSON object).
 bench: setup
 	python benchmarks/bench.py
+
+# Data at scale, simulated (README "Performance"): prepare's peak memory and speed on generated AffectNet
+# trees, the loader's images/s per core at 224 px (ends with one JSON object; ~2.5 min, ~7 GB of temp disk).
+bench-scale: setup
+	python benchmarks/scale.py --images 2000,20000 --size 224
 
 # Regenerate the lock from the current venv (after changing pyproject.toml's dependencies).
 lock:

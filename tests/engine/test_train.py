@@ -77,8 +77,8 @@ def test_same_seed_same_weights(num_workers):
 
 
 def test_workers_do_not_change_the_result():
-    # Augmentation is drawn per (epoch, row), so the worker count (mvt.num_workers, by default from the
-    # machine's cores) cannot change a run.
+    # Augmentation is drawn per (epoch, batch) on the device, so the worker count (mvt.num_workers, by default
+    # from the machine's cores) cannot change a run.
     augment = AugmentParams(shift=0.1, random_erasing=0.25)  # every random transform
     a, ha = _fit(num_workers=0, epochs=2, augment=augment)
     b, hb = _fit(num_workers=2, epochs=2, augment=augment)
