@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-CACHE_TYPE = re.search(r"^\[cache\][^[]*?^\s*type\s*=\s*(\S+)", (ROOT / ".dvc" / "config").read_text(), re.M | re.S)[1]
+def cache_type() -> str:
+    """The project's DVC cache.type (.dvc/config), which the tests' DVC repos use too."""
+    config = (ROOT / ".dvc" / "config").read_text()
+    return re.search(r"^\[cache\][^[]*?^\s*type\s*=\s*(\S+)", config, re.M | re.S)[1]
 
 
 def needs_shared_data(*parts: str) -> pytest.MarkDecorator:
@@ -100,7 +103,7 @@ def repo(tmp_path, tiny_params):
     run_cmd(["git", "config", "user.email", "test@example.com"], work, env)
     run_cmd(["dvc", "init", "-q"], work, env)
     run_cmd(["dvc", "config", "core.analytics", "false"], work, env)
-    run_cmd(["dvc", "config", "cache.type", CACHE_TYPE], work, env)  # the project's: outputs linked, not copied
+    run_cmd(["dvc", "config", "cache.type", cache_type()], work, env)  # the project's: outputs linked, not copied
     run_cmd(["git", "add", "-A"], work, env)
     run_cmd(["git", "commit", "-q", "-m", "init"], work, env)
     return work, env

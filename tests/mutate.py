@@ -120,8 +120,14 @@ MUTATIONS = (
     ),
     Mutation(
         "a flip applied to the image but not to its mask",
-        (("data/dataset.py", 'image, keep = out["image"], out.get("mask", keep)', 'image, keep = out["image"], keep'),),
-        ("tests/data/test_dataset.py",),
+        (
+            (
+                "data/augment.py",
+                "keep = torch.where(flip[:, None, None], keep.flip(-1), keep)",
+                "keep = torch.where(flip[:, None, None], keep, keep)",
+            ),
+        ),
+        ("tests/data/test_augment.py",),
     ),
     Mutation(
         "FERPlus vote: 'more than half' turned into 'at least half'",
