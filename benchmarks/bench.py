@@ -9,6 +9,7 @@ Prints one line per benchmark and ends with one JSON object of the ratios (basel
     masks_vs_forward        the masks stage's inference path vs a bare forward of G
     mgn_step_vs_bare        train_mgn's adversarial D + G updates vs the bare forwards/backwards they need
     loader_vs_train_demand  train_mvt's data path (rows, masks, batched augmentation) vs the train step's images/s
+    ddp_step_vs_single      train_mvt's step under DDP in 2 gloo processes (half the batch each) vs one process
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[flo
     def ours():
         for b in batches:
             images_, keep, index = to_device(b, dev)
-            classifier_step(model, opt, sched, images_, keep, targets[index], 0)
+            classifier_step(model, opt, sched, images_, keep, targets[index])
 
     def bare():
         for x, y in ready:
@@ -206,6 +207,74 @@ def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> f
     return rate / step_rate
 
 
+def _ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats: int, out) -> None:
+    import torch.distributed as dist
+
+    from mvt_fer.engine import distributed
+    from mvt_fer.engine.train import classifier_step
+    from mvt_fer.models import create_classifier
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.set_num_threads(1)  # two processes on two cores
+    torch.manual_seed(0)
+    model = create_classifier(p.model, 7, images.shape[1]).train()
+    step_model = distributed.ddp(model, torch.device("cpu"))
+    opt = torch.optim.AdamW(model.parameters(), lr=p.mvt.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    half = p.mvt.batch_size // 2
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(np.arange(len(images)) % 7)
+    starts = range(rank * half, len(images) - p.mvt.batch_size + 1, p.mvt.batch_size)
+
+    def ours():
+        for j in starts:
+            classifier_step(step_model, opt, sched, x[j : j + half], None, y[j : j + half])
+
+    ours()
+    dist.barrier()
+    out[rank] = _best_of([ours], repeats)[0]
+    dist.destroy_process_group()
+
+
+def ddp_step_vs_single(p: Params, images: np.ndarray, repeats: int) -> float:
+    """train_mvt's step under DistributedDataParallel in 2 gloo processes (one thread each, half the batch
+    each) against one process (both cores) on the whole batch: the same global batches, images/s ratio."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from mvt_fer.engine.train import classifier_step
+    from mvt_fer.models import create_classifier
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_ddp_worker, args=(port, p, images, repeats, out), nprocs=2)
+        t_ddp = max(out[0], out[1])
+    torch.manual_seed(0)
+    model = create_classifier(p.model, 7, images.shape[1]).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=p.mvt.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(np.arange(len(images)) % 7)
+    batch = p.mvt.batch_size
+
+    def single():
+        for j in range(0, len(images) - batch + 1, batch):
+            classifier_step(model, opt, sched, x[j : j + batch], None, y[j : j + batch])
+
+    single()
+    t_single = _best_of([single], repeats)[0]
+    n = (len(images) // batch) * batch
+    print(
+        f"train_mvt step, 2 DDP processes: {n / t_ddp:.0f} img/s; one process: {n / t_single:.0f} img/s; "
+        f"ratio {t_single / t_ddp:.3f}"
+    )
+    return t_single / t_ddp
+
+
 def predict_latency(images: np.ndarray, repeats: int) -> dict:
     """Milliseconds per face of predict's model call (G + classifier from models/*.pt), one face at a time
     and in batches of 64, for the PyTorch and the ONNX Runtime backends (exported here, to a temp file)."""
@@ -251,6 +320,7 @@ def main(
         "masks_vs_forward": round(masks_vs_forward(p, data, repeats), 3),
         "mgn_step_vs_bare": round(mgn_step_vs_bare(p, data, repeats), 3),
         "loader_vs_train_demand": round(loader_vs_train_demand(p, data, step_rate), 3),
+        "ddp_step_vs_single": round(ddp_step_vs_single(p, data, repeats), 3),
     } | predict_latency(data, repeats)
     print(json.dumps(ratios, sort_keys=True))
 

@@ -89,7 +89,7 @@ def main(
     def mvt_pass():
         clf.train()
         for i, (xb, yb) in enumerate(batches):
-            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size : (i + 1) * batch_size], yb, 0)
+            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size : (i + 1) * batch_size], yb)
 
     grid = keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16), "show", 0.15)
     augment = AugmentParams(random_erasing=0.25)  # the rafdb preset's: flips, colour jitter, erasing
@@ -98,7 +98,7 @@ def main(
     def mvt_loader_pass():
         clf.train()
         for xb, kb, index in loader:
-            classifier_step(step_clf, opt_c, flat[2], xb, kb, y[index.to(dev)], 0)
+            classifier_step(step_clf, opt_c, flat[2], xb, kb, y[index.to(dev)])
 
     result = {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",

@@ -84,8 +84,8 @@ MUTATIONS = (
             ),
             (
                 "engine/train.py",
-                "targets = torch.from_numpy(labels.labels[index.cpu().numpy()])",
-                "targets = torch.from_numpy(labels.original[index.cpu().numpy()])",
+                "targets = torch.from_numpy(labels.labels[index.numpy()])",
+                "targets = torch.from_numpy(labels.original[index.numpy()])",
             ),
         ),
         ("tests/engine/test_relabel_loop.py",),

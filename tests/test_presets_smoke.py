@@ -105,6 +105,26 @@ def test_preset_and_its_sampled_variant_run_all_five_stages_at_224_px(dataset, r
         _check_outputs(name, dataset, w)
 
 
+def test_presets_run_all_five_stages_under_torchrun_with_two_processes(repo, deit_s):
+    # The AffectNet preset's balanced sampler and RAF-DB's relabeling under DDP, gloo, 2 processes, side by side.
+    work, env = repo
+    names = ("rafdb", "affectnet8")
+    works = (work, shutil.copytree(work, work.parent / "repo-affectnet8", symlinks=True))
+    env = env | {"OMP_NUM_THREADS": "1"}
+    runs = []
+    for name, w in zip(names, works):
+        write_raw(name, raw := w.parent / f"raw-{name}", per_class=2)
+        cmd = _exp_run(name, raw, w, deit_s) + ["-S", "launch.command=torchrun --nproc-per-node 2"]
+        runs.append(subprocess.Popen(cmd, cwd=w, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for name, w, run in zip(names, works, runs):
+        out = run.communicate()[0]
+        assert run.returncode == 0, f"{name}:\n{out}"
+        assert [s for s in STAGES if f"Running stage '{s}'" in out] == list(STAGES), out
+        assert "2 process(es)" in out, out
+        assert read_yaml(w / "params.yaml")["mvt"]["sampler"] == ("balanced" if name == "affectnet8" else "uniform")
+        _check_outputs(name, name, w)
+
+
 def _exp_run(name, raw, work, deit_s) -> list[str]:
     """`dvc exp run` with the flags `mvt-fer preset NAME --smoke` prints, as a user would start it."""
     flags = CliRunner().invoke(

@@ -159,7 +159,7 @@ class MgnParams(Section):
     num_workers: NonNegativeInt | None = Field(
         None,
         description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
-        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)",
+        "a worker slows the steps it feeds; augmentation runs on the device, so the count never changes results)",
     )
     augment: AugmentParams = AugmentParams(color_jitter=0.0)
 
@@ -189,12 +189,22 @@ class MvtParams(Section):
     num_workers: NonNegativeInt | None = Field(
         None,
         description="DataLoader worker processes; null: from the machine's cores (none on 2 cores, where "
-        "a worker slows the steps it feeds; augmentation is drawn per image, so the count never changes results)",
+        "a worker slows the steps it feeds; augmentation runs on the device, so the count never changes results)",
     )
-    compile: bool = Field(
+    compile: bool | Literal["cuda"] = Field(
         False,
-        description="torch.compile the classifier for training (worth it on GPUs; "
-        "the first epoch pays the compilation)",
+        description="torch.compile the classifier for training: true, false, or cuda (only on a GPU, where it "
+        "pays: the paper presets); the first epoch pays the compilation",
+    )
+    batch_per_device: PositiveInt | None = Field(
+        None,
+        description="images per process and step; the global batch is this x the processes. null: batch_size "
+        "is the global batch, split between the processes (the paper's 32 stays 32 on any number of GPUs)",
+    )
+    lr_scaling: Literal["none", "linear"] = Field(
+        "none",
+        description="linear: lr x global batch / batch_size (the linear scaling rule, for batch_per_device "
+        "on many GPUs); none: lr as given",
     )
     sampler: Literal["uniform", "balanced"] = Field(
         "uniform",

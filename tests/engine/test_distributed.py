@@ -63,6 +63,57 @@ def test_averaged_half_batch_gradients_equal_the_full_batch_gradient():
     assert shards == [slice(0, 5), slice(5, 10)]
 
 
+TINY_PATCH = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2, drop_path_rate=0.0, stem="patch")
+
+
+def _ddp_step(rank: int, port: int, x: torch.Tensor, y: torch.Tensor, out):
+    from mvt_fer.engine.train import classifier_step
+    from mvt_fer.models import create_classifier
+    from mvt_fer.params import ModelParams
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = create_classifier(ModelParams(**TINY_PATCH), 3, 16).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    half = slice(rank * 4, rank * 4 + 4)
+    step_model = distributed.ddp(model, torch.device("cpu"))
+    classifier_step(step_model, optimizer, scheduler, x[half], None, y[half])
+    out[rank] = {k: v.clone() for k, v in model.state_dict().items()}
+    out[f"ddp{rank}"] = type(step_model).__name__
+    dist.destroy_process_group()
+
+
+def test_one_ddp_step_on_half_batches_equals_one_step_on_the_whole_batch():
+    # The classifier under DistributedDataParallel (gloo, 2 processes, 4 images each) against one process on
+    # all 8: the same weights after one AdamW step. The patch stem: BatchNorm's batch statistics are per
+    # process under DDP, as everywhere without SyncBatchNorm, so the conv stem would differ by design.
+    from mvt_fer.engine.train import classifier_step
+    from mvt_fer.models import create_classifier
+    from mvt_fer.params import ModelParams
+
+    x, y = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 0, 1, 2, 2, 1])
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_ddp_step, args=(_free_port(), x, y, out), nprocs=2)
+        weights = {k: out[k] for k in (0, 1)}
+        assert out["ddp0"] == out["ddp1"] == "DistributedDataParallel"
+    torch.manual_seed(0)
+    model = create_classifier(ModelParams(**TINY_PATCH), 3, 16).train()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    # SGD: AdamW's first step is lr * sign(gradient), and the attention's key bias has a gradient of zero up
+    # to rounding, whose sign two ways of summing need not share; SGD moves each weight by its gradient.
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    classifier_step(model, optimizer, scheduler, x, None, y)
+    moved = 0
+    for name, want in model.state_dict().items():
+        for rank in (0, 1):
+            torch.testing.assert_close(weights[rank][name], want, atol=1e-5, rtol=0, msg=name)
+        moved += not torch.equal(want, start[name])
+    assert moved > 10  # the step moved the weights, so the comparison says something
+
+
 def _run(cmd, cwd):
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

@@ -7,9 +7,13 @@ multi-node with its usual rendezvous flags) each process trains on its shard of 
 metrics are summed over processes, relabel decisions are gathered so every process holds the same labels,
 and only process 0 writes outputs.
 
-Gradients are averaged by hand (one flattened all-reduce per update) rather than by wrapping models in
-DistributedDataParallel: train_mgn updates D and G in turns, G through `G.logits` rather than its
-forward, and with one network frozen in each step, which DDP's forward hooks do not follow.
+The classifier (train_mvt) trains through DistributedDataParallel (`ddp`): its bucketed all-reduce
+overlaps the backward pass, and it keeps BatchNorm buffers in step with process 0's. train_mgn averages
+gradients by hand (`average_gradients`, one flattened all-reduce per update) instead: it updates D and G in
+turns, G through `G.logits` rather than its forward, with the other network frozen in each step, and one
+D forward serves both D's update and (through no_grad) G's view; DDP expects every forward of a wrapped
+module to be followed by a backward through it, and would sync at the wrong time. On 2 CPU processes the
+hand all-reduce is the same one collective DDP would make per step, with no backward left to overlap.
 """
 
 from __future__ import annotations
@@ -62,9 +66,21 @@ def broadcast_from_main(module: torch.nn.Module) -> None:
             dist.broadcast(t, src=0)
 
 
-def average_gradients(module: torch.nn.Module) -> None:
-    """Replace every gradient of `module` by its mean over processes (one all-reduce)."""
+def ddp(module: torch.nn.Module, dev: torch.device) -> torch.nn.Module:
+    """`module` under DistributedDataParallel with several processes (gloo on CPU, NCCL on CUDA), else itself."""
     if world_size() == 1:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """Replace every gradient of `module` by its mean over processes (one all-reduce); nothing for a module
+    under DistributedDataParallel (compiled or not), whose backward pass already did."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if world_size() == 1 or isinstance(getattr(module, "_orig_mod", module), DistributedDataParallel):
         return
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:

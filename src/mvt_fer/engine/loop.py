@@ -44,15 +44,39 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, 
     scheduler.step()
 
 
+class ClassBalancedSampler(Sampler[int]):
+    """Class-balanced oversampling (the paper's AffectNet setting): N draws with replacement, each image
+    weighted 1/(count of its class) by `labels` as given at the start. Every process makes the same N draws,
+    from a generator seeded by (seed, epoch) alone, and takes every `world`-th of them from its `rank` on:
+    under torchrun the processes together train on exactly the draws one process would (N rounded down to
+    a multiple of `world`, so that every process takes as many steps)."""
+
+    def __init__(self, labels: np.ndarray, seed: int, rank: int = 0, world: int = 1):
+        self.weights = torch.from_numpy(1.0 / np.bincount(labels)[labels])
+        self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
+        self.total = len(labels) - len(labels) % world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.total // self.world
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        draws = torch.multinomial(self.weights, self.total, replacement=True, generator=generator)
+        return iter(draws[self.rank :: self.world].tolist())
+
+
 class TrainLoader:
     """The training batches of an epoch, on the device and augmented there (data/augment.py).
 
     DataLoader workers (`num_workers`, kept alive between epochs) only read whole batches of uint8 rows and
     per-patch keep grids from the memory-mapped stores; the flip, shift, colour jitter and erasing run
     batched on `dev`, seeded per (epoch seed, batch), so results do not depend on the number of workers.
-    The order is a shuffle from `generator` (reseeded by `set_epoch`), under torchrun a DistributedSampler
-    that shares one permutation between the processes, or else `sampler(generator)` if given. `batch_size`
-    is the global batch, `batch_key` its params key for errors. Iterating yields (images float in [0, 1],
+    The order is a shuffle (under torchrun a DistributedSampler that shares one permutation between the
+    processes) or, with `balance` (labels), class-balanced oversampling. `batch_size` is the global batch,
+    `batch_key` its params key for errors. Iterating yields (images float in [0, 1],
     keep or None, row index).
     """
 
@@ -66,13 +90,15 @@ class TrainLoader:
         seed: int,
         augment: AugmentParams | None = None,
         patch_size: int | None = None,
-        sampler: Callable[[torch.Generator], Sampler | None] | None = None,
+        balance: np.ndarray | None = None,
     ):
         self.dev, self.generator, self.seed = dev, torch.Generator(), seed
-        self.shards = distributed.epoch_sampler(dataset, seed)
-        order = self.shards or (sampler(self.generator) if sampler is not None else None)
+        if balance is not None:
+            self.order = ClassBalancedSampler(balance, seed, distributed.rank(), distributed.world_size())
+        else:
+            self.order = distributed.epoch_sampler(dataset, seed) or RandomSampler(dataset, generator=self.generator)
         self.batches = BatchSampler(
-            order or RandomSampler(dataset, generator=self.generator),
+            self.order,
             distributed.per_process_batch(batch_size, batch_key),
             drop_last=len(dataset) > batch_size,
         )
@@ -93,8 +119,8 @@ class TrainLoader:
 
     def set_epoch(self, epoch: int, seed: int) -> None:
         """Reseed the shuffle and the augmentation for `epoch`, whose seed is `seed`."""
-        if self.shards is not None:
-            self.shards.set_epoch(epoch)
+        if hasattr(self.order, "set_epoch"):  # the orders shared between processes
+            self.order.set_epoch(epoch)
         self.generator.manual_seed(seed)
         self.seed = seed
 

@@ -28,6 +28,8 @@ from .evaluate import inference_batches
 from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
 from .runtime import adamw, autocast
 
+CHECK_EVERY = 50  # steps between progress-bar updates: each waits for the device
+
 
 def generated_view(
     images: torch.Tensor,
@@ -155,15 +157,16 @@ def generator_step(
     p: MgnParams,
     mask_ratio: float,
     rng: torch.Generator,
-) -> float:
-    """One G update (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout."""
+) -> torch.Tensor:
+    """One G update (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout. Returns L_G,
+    detached, on the device."""
     G.train(), D.eval()
     D.requires_grad_(False)
     with autocast(images.device):
         loss_g, _ = generator_step_loss(G, D, images, p.view, mask_ratio, p.estimator, p.samples, rng)
     update(G, opt_g, sched_g, loss_g)
     D.requires_grad_(True)
-    return loss_g.item()
+    return loss_g.detach()
 
 
 def train_one_epoch(
@@ -183,8 +186,10 @@ def train_one_epoch(
     mean losses, mean Mp and D's training accuracy per view, summed over processes."""
     opt_d, opt_g, sched_d, sched_g = optimizers
     warmup = epoch < p.d_warmup_epochs
-    sums = {"loss_d": 0.0, "loss_g": 0.0, "mean_mp": 0.0}
-    d_hits = {"full": 0, "random": 0, "generated": 0}
+    # Sums stay on the device (float64, as Python floats would) until the epoch ends: no step waits for it.
+    zero = torch.zeros((), dtype=torch.float64, device=dev)
+    sums = {"loss_d": zero.clone(), "loss_g": zero.clone(), "mean_mp": zero.clone()}
+    d_hits = {"full": zero.long(), "random": zero.long(), "generated": zero.long()}
     seen, g_steps = 0, 0
     bar = tqdm(
         loader,
@@ -198,20 +203,22 @@ def train_one_epoch(
         loss_d, logits_first, logits_random, mp = discriminator_step(
             G, D, opt_d, sched_d, images, y, r, p, mask_ratio, masks_rng, warmup
         )
-        sums["loss_d"] += loss_d.item() * len(y)
+        sums["loss_d"] += loss_d.detach().double() * len(y)
         if logits_random is not None:
-            d_hits["random"] += (logits_random.argmax(-1) == y).sum().item()
+            d_hits["random"] += (logits_random.argmax(-1) == y).sum()
         if warmup:
-            d_hits["full"] += (logits_first.argmax(-1) == y).sum().item()
+            d_hits["full"] += (logits_first.argmax(-1) == y).sum()
         else:
-            d_hits["generated"] += (logits_first.argmax(-1) == y).sum().item()
-            sums["mean_mp"] += mp.float().mean().item() * len(y)
+            d_hits["generated"] += (logits_first.argmax(-1) == y).sum()
+            sums["mean_mp"] += mp.float().mean().double() * len(y)
         if not warmup and step % p.d_steps_per_g_step == 0:
-            sums["loss_g"] += generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng)
+            sums["loss_g"] += generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng).double()
             g_steps += 1
         seen += len(y)
-        bar.set_postfix(loss_d=f"{sums['loss_d'] / seen:.3f}")
-    totals = distributed.sum_over_processes(sums | {f"hits_{k}": v for k, v in d_hits.items()} | {"seen": seen})
+        if (step + 1) % CHECK_EVERY == 0:
+            bar.set_postfix(loss_d=f"{sums['loss_d'].item() / seen:.3f}")
+    sums = {k: v.item() for k, v in sums.items()} | {f"hits_{k}": int(v.item()) for k, v in d_hits.items()}
+    totals = distributed.sum_over_processes(sums | {"seen": seen})
     seen, nan = totals["seen"], float("nan")  # g_steps is the same on every process
     return {
         "phase": "warmup" if warmup else "adversarial",

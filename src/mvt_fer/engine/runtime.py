@@ -12,7 +12,9 @@ from timm.optim import create_optimizer_v2
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch, and make torch pick deterministic kernels."""
+    """Seed Python, numpy and torch, and make torch pick deterministic kernels: on CUDA that needs cuBLAS's
+    fixed workspace, set here before any CUDA call (an explicit CUBLAS_WORKSPACE_CONFIG is kept)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -20,6 +20,8 @@ from .evaluate import predict
 from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
 from .runtime import adamw, autocast
 
+CHECK_EVERY = 50  # steps between checks that the loss is finite: a check waits for the device
+
 
 def classifier_step(
     model: torch.nn.Module,
@@ -28,26 +30,21 @@ def classifier_step(
     images: torch.Tensor,
     keep: torch.Tensor | None,
     targets: torch.Tensor,
-    epoch: int,
-) -> tuple[float, torch.Tensor]:
-    """One train_mvt update on a batch already on the device: (loss, logits)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One train_mvt update on a batch already on the device: (loss, detached, still on the device; logits).
+    Nothing here waits for the device: the loop checks the loss every CHECK_EVERY steps (`check_finite`)."""
     with autocast(images.device):
         logits = model(images, keep)
         loss = F.cross_entropy(logits.float(), targets)
-    value = loss.item()
-    if distributed.any_process(not math.isfinite(value)):  # every process stops, none waits for the others
-        raise UserError(f"train_mvt: loss became {value} in epoch {epoch + 1}; lower mvt.lr")
     update(model, optimizer, scheduler, loss)
-    return value, logits
+    return loss.detach(), logits
 
 
-def train_sampler(labels: np.ndarray, kind: str, generator: torch.Generator) -> Sampler | None:
-    """None (the loader shuffles) or, for `balanced`, class-balanced oversampling: N draws with replacement,
-    each image weighted 1/(count of its class) by the labels as given at the start."""
-    if kind == "uniform":
-        return None
-    weights = torch.from_numpy(1.0 / np.bincount(labels)[labels])
-    return WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
+def check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+    """Stop every process (none waits for the others) once the summed loss is no longer finite."""
+    value = loss_sum.item()
+    if distributed.any_process(not math.isfinite(value)):
+        raise UserError(f"train_mvt: the loss became {value} by step {step} of epoch {epoch + 1}; lower mvt.lr")
 
 
 def train_one_epoch(
@@ -63,14 +60,17 @@ def train_one_epoch(
     """One pass over `loader`, each batch trained on its labels as the store holds them now; with
     `relabel` (this epoch relabels), each batch's predictions may then change them (Eq. 6). Returns lr,
     train_loss and train_acc (on the labels as they stood), summed over processes."""
-    loss_sum, correct, seen = 0.0, 0, 0
+    # Sums stay on the device (float64, so they equal a sum of Python floats) until the epoch ends.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    seen, step = 0, 0
     lr = optimizer.param_groups[0]["lr"]
     bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}", leave=False, disable=None)
-    for images, keep, index in bar:
-        targets = torch.from_numpy(labels.labels[index.cpu().numpy()]).to(dev)
-        loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets, epoch)
-        loss_sum += loss * len(targets)
-        correct += (logits.argmax(-1) == targets).sum().item()
+    for step, (images, keep, index) in enumerate(bar, 1):
+        targets = torch.from_numpy(labels.labels[index.numpy()]).to(dev, non_blocking=True)
+        loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets)
+        loss_sum += loss.double() * len(targets)
+        correct += (logits.argmax(-1) == targets).sum()
         seen += len(targets)
         if relabel is not None:
             probs = logits.detach().float().softmax(-1)
@@ -78,8 +78,11 @@ def train_one_epoch(
             # Every process applies every process's decisions, in rank order: the same labels everywhere.
             for idx, lab, pr in distributed.gather((index.cpu().numpy(), new.cpu().numpy(), probs.cpu().numpy())):
                 labels.apply(epoch + 1, idx, lab, pr)
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-    totals = distributed.sum_over_processes({"loss": loss_sum, "correct": correct, "seen": seen})
+        if step % CHECK_EVERY == 0:
+            check_finite(loss_sum, epoch, step)
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+    check_finite(loss_sum, epoch, step)
+    totals = distributed.sum_over_processes({"loss": loss_sum.item(), "correct": int(correct.item()), "seen": seen})
     return {"lr": lr, "train_loss": totals["loss"] / totals["seen"], "train_acc": totals["correct"] / totals["seen"]}
 
 
@@ -101,22 +104,26 @@ def fit_classifier(
     After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels)). With
     `resume`, every epoch is checkpointed and a matching checkpoint continued. Returns one record per epoch."""
     model.to(dev)
-    if distributed.world_size() > 1 and p.sampler != "uniform":
-        raise UserError(f"mvt.sampler: {p.sampler} runs in one process only for now; use uniform under torchrun")
+    batch = (p.batch_per_device * distributed.world_size()) if p.batch_per_device else p.batch_size
+    lr = p.lr * batch / p.batch_size if p.lr_scaling == "linear" else p.lr
     loader = TrainLoader(
         train_set,
-        p.batch_size,
+        batch,
         "mvt.batch_size",
         p.num_workers,
         dev,
         seed,
         p.augment,
         getattr(model, "patch_size", None),
-        lambda g: train_sampler(labels.labels, p.sampler, g),
+        balance=labels.labels.copy() if p.sampler == "balanced" else None,
     )
-    optimizer = adamw(model, p.lr, p.weight_decay, dev)
-    # torch.compile wraps the module the steps call; `model` itself (what is saved) stays as it is.
-    step_model = torch.compile(model) if p.compile else model
+    optimizer = adamw(model, lr, p.weight_decay, dev)
+    # The steps call `step_model`: under torchrun DistributedDataParallel (its gradient buckets all-reduce
+    # during the backward pass; BatchNorm buffers follow process 0's), compiled if asked; `model` itself
+    # (what is saved and scored) stays as it is.
+    step_model = distributed.ddp(model, dev)
+    if p.compile is True or (p.compile == "cuda" and dev.type == "cuda"):
+        step_model = torch.compile(step_model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma))
 
     def one_epoch(epoch: int, seed_e: int, history: list[dict]) -> dict:
