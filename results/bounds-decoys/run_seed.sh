@@ -5,8 +5,8 @@
 # occlusion_rate 0.4, decoy_rate 0.75). On main the same is `dvc exp run $(mvt-fer preset synthetic-decoys)
 # -S seed=S`, then -S masks.source=random|oracle, then -S mvt.use_masks=false.
 set -euo pipefail
-S=$1; SRC=/work/main; OUT=/work/main/results/bounds-decoys
-W=/tmp/bounds-s$S; rm -rf $W; git clone -q -b ${BRANCH:-main} $SRC $W; cd $W
+S=$1; SRC=$(git rev-parse --show-toplevel); OUT=$SRC/results/bounds-decoys
+W=$(mktemp -d -t "bounds-s$S.XXXX"); git clone -q -b ${BRANCH:-main} $SRC $W; cd $W
 source $SRC/.venv/bin/activate; export NO_ALBUMENTATIONS_UPDATE=1 PYTHONPATH=$W/src
 python - <<PY
 import re; s=open("params.yaml").read(); s=re.sub(r"^seed: 0", "seed: $S", s, flags=re.M); open("params.yaml","w").write(s)
