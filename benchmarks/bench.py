@@ -10,6 +10,7 @@ Prints one line per benchmark and ends with one JSON object of the ratios (basel
     mgn_step_vs_bare        train_mgn's adversarial D + G updates vs the bare forwards/backwards they need
     loader_vs_train_demand  train_mvt's data path (rows, masks, batched augmentation) vs the train step's images/s
     ddp_step_vs_single      train_mvt's step under DDP in 2 gloo processes (half the batch each) vs one process
+    mgn_manual_vs_ddp       train_mgn's D + G updates in 2 gloo processes: its hand all-reduce vs DDP per network
 """
 
 from __future__ import annotations
@@ -239,19 +240,14 @@ def _ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats: in
 def ddp_step_vs_single(p: Params, images: np.ndarray, repeats: int) -> float:
     """train_mvt's step under DistributedDataParallel in 2 gloo processes (one thread each, half the batch
     each) against one process (both cores) on the whole batch: the same global batches, images/s ratio."""
-    import socket
-
     import torch.multiprocessing as mp
 
     from mvt_fer.engine.train import classifier_step
     from mvt_fer.models import create_classifier
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(_ddp_worker, args=(port, p, images, repeats, out), nprocs=2)
+        mp.spawn(_ddp_worker, args=(_free_port(), p, images, repeats, out), nprocs=2)
         t_ddp = max(out[0], out[1])
     torch.manual_seed(0)
     model = create_classifier(p.model, 7, images.shape[1]).train()
@@ -273,6 +269,115 @@ def ddp_step_vs_single(p: Params, images: np.ndarray, repeats: int) -> float:
         f"ratio {t_single / t_ddp:.3f}"
     )
     return t_single / t_ddp
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Logits(torch.nn.Module):
+    """G's pre-sigmoid scores as a forward, the one call whose backward G's update needs."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def forward(self, images):
+        return self.G.logits(images)
+
+
+def _mgn_ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats: int, out) -> None:
+    """In each of 2 processes: train_mgn's D + G updates on this process's half of each batch, as fit_mgn
+    runs them (gradients averaged by `average_gradients`), against the same updates with each network under
+    its own DistributedDataParallel, called only in the step that updates it (D's step through DDP(D), G's
+    through DDP(G.logits); G's no-grad forward in D's step and D's frozen forward in G's step unwrapped)."""
+    import torch.distributed as dist
+    from timm.optim import create_optimizer_v2
+    from torch.nn.parallel import DistributedDataParallel
+
+    from mvt_fer.engine.mgn import discriminator_step, generator_step
+    from mvt_fer.masking import random_patch_mask
+    from mvt_fer.models import create_classifier
+
+    class LogitsDDP(DistributedDataParallel):
+        """DDP(G.logits) that generator_step can take for G (G.logits, temperature, patch_size, grid)."""
+
+        def logits(self, images):
+            return self(images)
+
+        temperature = property(lambda self: self.module.G.temperature)
+        patch_size = property(lambda self: self.module.G.patch_size)
+        grid = property(lambda self: self.module.G.grid)
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.set_num_threads(1)  # two processes on two cores
+    torch.manual_seed(0)
+    size, m, half = images.shape[1], p.mask_ratio, p.mgn.batch_size // 2
+
+    def networks(model):
+        torch.manual_seed(0)
+        return create_generator(model, p.mgn.depth, size), create_classifier(model, 7, size)
+
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(np.arange(len(images)) % 7)
+    mine = [slice(j + rank * half, j + rank * half + half) for j in range(0, len(images) - 2 * half + 1, 2 * half)]
+
+    def setup(wrap: bool, opt: str = "adamw", model=p.model):
+        G, D = networks(model)
+        opts = [
+            create_optimizer_v2(net, opt, lr=lr, weight_decay=p.mgn.weight_decay)
+            for net, lr in ((D, p.mgn.lr_d), (G, p.mgn.lr_g))
+        ]
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in opts]
+        d_step = DistributedDataParallel(D) if wrap else D
+        g_step = LogitsDDP(_Logits(G)) if wrap else G
+        rng = torch.Generator().manual_seed(rank)
+
+        def run(steps=mine):
+            for s in steps:
+                r = random_patch_mask(half, G.vit.patch_embed.num_patches, m, rng)
+                discriminator_step(G, d_step, opts[0], scheds[0], x[s], y[s], r, p.mgn, m, rng, warmup=False)
+                generator_step(g_step, D, opts[1], scheds[1], x[s], p.mgn, m, rng)
+
+        return run, G, D
+
+    # Both make the same updates: two of each from the same weights give the same weights. With SGD, since
+    # AdamW's first step is lr * sign(g) and a gradient that is zero up to rounding has no stable sign; with
+    # the patch stem, since DDP broadcasts BatchNorm statistics before D's step, the hand path after it; and
+    # no drop path, whose draws come from the global generator.
+    patch = p.model.model_copy(update={"stem": "patch", "drop_path_rate": 0.0})
+    (manual, G_m, D_m), (ddp, G_d, D_d) = setup(False, "sgd", patch), setup(True, "sgd", patch)
+    manual(mine[:2]), ddp(mine[:2])
+    pairs = zip([*G_m.parameters(), *D_m.parameters()], [*G_d.parameters(), *D_d.parameters()])
+    gap = max((a - b).abs().max().item() for a, b in pairs)
+    (manual, *_), (ddp, *_) = setup(False), setup(True)
+    manual(), ddp()  # warm-up
+    dist.barrier()
+    out[rank] = (*_best_of([manual, ddp], repeats), gap)
+    dist.destroy_process_group()
+
+
+def mgn_manual_vs_ddp(p: Params, images: np.ndarray, repeats: int) -> float:
+    """train_mgn's adversarial updates in 2 gloo processes (one thread and half of each batch each): its
+    hand all-reduce (one flattened all-reduce per update) against DDP per network; time ratio DDP / manual,
+    so > 1 = the hand all-reduce is faster."""
+    import torch.multiprocessing as mp
+
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_mgn_ddp_worker, args=(_free_port(), p, images, repeats, out), nprocs=2)
+        t_manual, t_ddp = (max(out[0][i], out[1][i]) for i in (0, 1))
+        gap = max(out[0][2], out[1][2])
+    n = (len(images) // p.mgn.batch_size) * p.mgn.batch_size
+    print(
+        f"train_mgn D + G updates, 2 processes: hand all-reduce {n / t_manual:.0f} img/s; DDP per network "
+        f"{n / t_ddp:.0f} img/s; ratio {t_ddp / t_manual:.3f} (SGD weights after 2 updates of each differ by {gap:.1e})"
+    )
+    return t_ddp / t_manual
 
 
 def predict_latency(images: np.ndarray, repeats: int) -> dict:
@@ -321,6 +426,7 @@ def main(
         "mgn_step_vs_bare": round(mgn_step_vs_bare(p, data, repeats), 3),
         "loader_vs_train_demand": round(loader_vs_train_demand(p, data, step_rate), 3),
         "ddp_step_vs_single": round(ddp_step_vs_single(p, data, repeats), 3),
+        "mgn_manual_vs_ddp": round(mgn_manual_vs_ddp(p, data[:512], repeats), 3),
     } | predict_latency(data, repeats)
     print(json.dumps(ratios, sort_keys=True))
 

@@ -22,6 +22,7 @@ import yaml
 
 from conftest import ROOT, merge
 from mvt_fer.engine import distributed
+from mvt_fer.engine.loop import update
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,17 @@ def _half_batch_grads(rank: int, port: int, x: torch.Tensor, y: torch.Tensor, ou
     out[f"shard{rank}"] = distributed.shard(10)
     out[f"any{rank}"] = distributed.any_process(rank == 1)  # true on one process: true on both
     out[f"main{rank}"] = distributed.from_main(f"from {rank}")
+    out[f"bn{rank}"] = _bn_after_update(x[half])  # through train_mgn's `update`, as DDP keeps them
     dist.destroy_process_group()
+
+
+def _bn_after_update(x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm's running mean after one `update` on `x` (every process its own batch)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    update(model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0), model(x).square().mean())
+    return model[1].running_mean.clone()
 
 
 def test_averaged_half_batch_gradients_equal_the_full_batch_gradient():
@@ -54,6 +65,10 @@ def test_averaged_half_batch_gradients_equal_the_full_batch_gradient():
         grads = {k: out[k] for k in (0, 1)}
         shards = [out["shard0"], out["shard1"]]
         assert out["any0"] is out["any1"] is True and out["main0"] == out["main1"] == "from 0"
+        # BatchNorm statistics: process 0's on both (as DDP broadcasts them), not each its own half's.
+        torch.testing.assert_close(out["bn1"], out["bn0"], rtol=0, atol=0)
+        torch.testing.assert_close(out["bn0"], _bn_after_update(x[:4]), rtol=0, atol=0)
+        assert not torch.equal(_bn_after_update(x[4:]), out["bn0"])
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3))
     torch.nn.functional.cross_entropy(model(x), y).backward()

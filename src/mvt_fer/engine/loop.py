@@ -36,10 +36,12 @@ def warmup_exp_decay(steps_per_epoch: int, warmup_epochs: int, gamma: float):
 
 
 def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, loss: torch.Tensor) -> None:
-    """One optimisation step of `model`: gradients (averaged over processes), the optimiser, the schedule."""
+    """One optimisation step of `model`: gradients (averaged over processes), the optimiser, the schedule;
+    BatchNorm statistics made process 0's, as DDP would."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     distributed.average_gradients(model)
+    distributed.sync_buffers(model)
     optimizer.step()
     scheduler.step()
 
