@@ -24,7 +24,8 @@ import typer
 
 from mvt_fer.data import synthetic
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.engine.evaluate import generate_masks
+from mvt_fer.engine.inference import generate_masks
+from mvt_fer.masking import MaskSpec
 from mvt_fer.models import create_generator
 from mvt_fer.params import Params, load_params
 
@@ -61,7 +62,7 @@ def masks_vs_forward(p: Params, images: np.ndarray, repeats: int) -> float:
                 G(uint8[i : i + batch].float().div_(255))
 
     def stage():
-        generate_masks(G, dataset, batch, dev)
+        generate_masks(G, dataset, batch, dev=dev)
 
     bare(), stage()  # warm-up
     t_bare, t_stage = _best_of([bare, stage], repeats)
@@ -110,7 +111,7 @@ def train_step_vs_timm(p: Params, images: np.ndarray, repeats: int) -> tuple[flo
     def ours():
         for b in batches:
             images_, keep, index = to_device(b, dev)
-            classifier_step(model, opt, sched, images_, keep, targets[index])
+            classifier_step(model, opt, sched, images=images_, keep=keep, targets=targets[index])
 
     def bare():
         for x, y in ready:
@@ -139,7 +140,7 @@ def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
     from mvt_fer.models import create_classifier
 
     torch.manual_seed(0)
-    size, batch, m = images.shape[1], p.mgn.batch_size, p.mask_ratio
+    size, batch, spec = images.shape[1], p.mgn.batch_size, MaskSpec.of(p)
     G = create_generator(p.model, p.mgn.depth, size)
     D = create_classifier(p.model, 7, size)
     opt_d = create_optimizer_v2(D, "adamw", lr=p.mgn.lr_d, weight_decay=p.mgn.weight_decay)
@@ -153,9 +154,11 @@ def mgn_step_vs_bare(p: Params, images: np.ndarray, repeats: int) -> float:
 
     def ours():
         for xb, yb in chunks:
-            r = random_patch_mask(len(yb), G.vit.patch_embed.num_patches, m, rng)
-            discriminator_step(G, D, opt_d, sched_d, xb, yb, r, p.mgn, m, rng, warmup=False)
-            generator_step(G, D, opt_g, sched_g, xb, p.mgn, m, rng)
+            r = random_patch_mask(len(yb), G.vit.patch_embed.num_patches, spec.ratio, rng)
+            discriminator_step(
+                G, D, xb, labels=yb, r=r, optimizer=opt_d, scheduler=sched_d, spec=spec, rng=rng, warmup=False
+            )
+            generator_step(G, D, xb, optimizer=opt_g, scheduler=sched_g, spec=spec, samples=p.mgn.samples, rng=rng)
 
     def bare():
         for xb, yb in chunks:
@@ -187,12 +190,19 @@ def loader_vs_train_demand(p: Params, images: np.ndarray, step_rate: float) -> f
     """Images/s of train_mvt's data path on this CPU as the device (TrainLoader: `mvt.num_workers` workers
     reading batches of rows and keep grids, the augmentation batched in this process) over one pass,
     against the images/s the train step consumes (`step_rate`)."""
-    from mvt_fer.engine.loop import TrainLoader
+    from mvt_fer.data.loader import TrainLoader
 
     dev = torch.device("cpu")
     patch = p.model.patch_size or 16
     loader = TrainLoader(
-        _masked_dataset(p, images), p.mvt.batch_size, "mvt.batch_size", p.mvt.num_workers, dev, 0, p.mvt.augment, patch
+        _masked_dataset(p, images),
+        p.mvt.batch_size,
+        batch_key="mvt.batch_size",
+        num_workers=p.mvt.num_workers,
+        dev=dev,
+        seed=0,
+        augment=p.mvt.augment,
+        patch_size=patch,
     )
     loader.set_epoch(0, 0)
     for _ in loader:  # warm-up (worker start)
@@ -229,7 +239,7 @@ def _ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats: in
 
     def ours():
         for s in mine:  # this process's half of each global batch: both take the same number of steps
-            classifier_step(step_model, opt, sched, x[s], None, y[s])
+            classifier_step(step_model, opt, sched, images=x[s], keep=None, targets=y[s])
 
     ours()
     dist.barrier()
@@ -259,7 +269,7 @@ def ddp_step_vs_single(p: Params, images: np.ndarray, repeats: int) -> float:
 
     def single():
         for j in range(0, len(images) - batch + 1, batch):
-            classifier_step(model, opt, sched, x[j : j + batch], None, y[j : j + batch])
+            classifier_step(model, opt, sched, images=x[j : j + batch], keep=None, targets=y[j : j + batch])
 
     single()
     t_single = _best_of([single], repeats)[0]
@@ -316,7 +326,7 @@ def _mgn_ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     torch.set_num_threads(1)  # two processes on two cores
     torch.manual_seed(0)
-    size, m, half = images.shape[1], p.mask_ratio, p.mgn.batch_size // 2
+    size, spec, half = images.shape[1], MaskSpec.of(p), p.mgn.batch_size // 2
 
     def networks(model):
         torch.manual_seed(0)
@@ -339,9 +349,22 @@ def _mgn_ddp_worker(rank: int, port: int, p: Params, images: np.ndarray, repeats
 
         def run(steps=mine):
             for s in steps:
-                r = random_patch_mask(half, G.vit.patch_embed.num_patches, m, rng)
-                discriminator_step(G, d_step, opts[0], scheds[0], x[s], y[s], r, p.mgn, m, rng, warmup=False)
-                generator_step(g_step, D, opts[1], scheds[1], x[s], p.mgn, m, rng)
+                r = random_patch_mask(half, G.vit.patch_embed.num_patches, spec.ratio, rng)
+                discriminator_step(
+                    G,
+                    d_step,
+                    x[s],
+                    labels=y[s],
+                    r=r,
+                    optimizer=opts[0],
+                    scheduler=scheds[0],
+                    spec=spec,
+                    rng=rng,
+                    warmup=False,
+                )
+                generator_step(
+                    g_step, D, x[s], optimizer=opts[1], scheduler=scheds[1], spec=spec, samples=p.mgn.samples, rng=rng
+                )
 
         return run, G, D
 
@@ -386,7 +409,7 @@ def predict_latency(images: np.ndarray, repeats: int) -> dict:
     import tempfile
     from pathlib import Path
 
-    from mvt_fer.inference import OnnxBackend, TorchBackend, export_onnx
+    from mvt_fer.predictor import OnnxBackend, TorchBackend, export_onnx
 
     if not Path("models/mvt.pt").is_file():
         print("predict latency: skipped (no models/mvt.pt; run dvc repro first)")

@@ -22,12 +22,12 @@ import typer
 
 from mvt_fer.data import synthetic
 from mvt_fer.data.dataset import ImageDataset
+from mvt_fer.data.loader import TrainLoader
 from mvt_fer.engine import runtime
-from mvt_fer.engine.evaluate import generate_masks
-from mvt_fer.engine.loop import TrainLoader
+from mvt_fer.engine.inference import generate_masks
 from mvt_fer.engine.mgn import discriminator_step, generator_step
 from mvt_fer.engine.train import classifier_step
-from mvt_fer.masking import keep_grid, random_patch_mask
+from mvt_fer.masking import MaskSpec, keep_grid, random_patch_mask
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams, SyntheticParams
 
@@ -69,10 +69,11 @@ def main(
     G = create_generator(DEIT_S, mgn.depth, 224).to(dev)
     D = create_classifier(DEIT_S, 7, 224).to(dev)
     clf = create_classifier(DEIT_S, 7, 224).to(dev)
-    opt_d, opt_g, opt_c = (runtime.adamw(m, 1e-4, 0.05, dev) for m in (D, G, clf))
+    opt_d, opt_g, opt_c = (runtime.adamw(m, 1e-4, weight_decay=0.05, dev=dev) for m in (D, G, clf))
     flat = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in (opt_d, opt_g, opt_c)]
     step_clf = torch.compile(clf) if compile else clf
     rng = torch.Generator().manual_seed(0)  # masks are drawn on the CPU stream, as in fit_mgn
+    spec = MaskSpec("show", 0.15)
     keep = torch.from_numpy(
         keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16), "show", 0.15)
     ).to(dev)
@@ -80,25 +81,38 @@ def main(
     def mgn_pass():
         for xb, yb in batches:
             r = random_patch_mask(len(yb), G.vit.patch_embed.num_patches, 0.15, rng, dev)
-            discriminator_step(G, D, opt_d, flat[0], xb, yb, r, mgn, 0.15, rng, warmup=False)
-            generator_step(G, D, opt_g, flat[1], xb, mgn, 0.15, rng)
+            discriminator_step(
+                G, D, xb, labels=yb, r=r, optimizer=opt_d, scheduler=flat[0], spec=spec, rng=rng, warmup=False
+            )
+            generator_step(G, D, xb, optimizer=opt_g, scheduler=flat[1], spec=spec, samples=mgn.samples, rng=rng)
 
     def masks_pass():
-        generate_masks(G, ImageDataset(data), 256, dev)
+        generate_masks(G, ImageDataset(data), 256, dev=dev)
 
     def mvt_pass():
         clf.train()
         for i, (xb, yb) in enumerate(batches):
-            classifier_step(step_clf, opt_c, flat[2], xb, keep[i * batch_size : (i + 1) * batch_size], yb)
+            classifier_step(
+                step_clf, opt_c, flat[2], images=xb, keep=keep[i * batch_size : (i + 1) * batch_size], targets=yb
+            )
 
     grid = keep_grid(np.random.default_rng(0).random((images, 14, 14)).astype(np.float16), "show", 0.15)
     augment = AugmentParams(random_erasing=0.25)  # the rafdb preset's: flips, colour jitter, erasing
-    loader = TrainLoader(ImageDataset(data, grid), batch_size, "batch", None, dev, 0, augment, 16)
+    loader = TrainLoader(
+        ImageDataset(data, grid),
+        batch_size,
+        batch_key="batch",
+        num_workers=None,
+        dev=dev,
+        seed=0,
+        augment=augment,
+        patch_size=16,
+    )
 
     def mvt_loader_pass():
         clf.train()
         for xb, kb, index in loader:
-            classifier_step(step_clf, opt_c, flat[2], xb, kb, y[index.to(dev)])
+            classifier_step(step_clf, opt_c, flat[2], images=xb, keep=kb, targets=y[index.to(dev)])
 
     result = {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",

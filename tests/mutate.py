@@ -96,8 +96,9 @@ MUTATIONS = (
             ("engine/mgn.py", "    D.requires_grad_(False)\n", "    D.requires_grad_(True)\n"),
             (
                 "engine/mgn.py",
-                "    update(G, opt_g, sched_g, loss_g)\n",
-                "    update(G, opt_g, sched_g, loss_g)\n    torch.optim.SGD(D.parameters(), lr=0.1).step()\n",
+                "    update(G, loss_g, optimizer=optimizer, scheduler=scheduler)\n",
+                "    update(G, loss_g, optimizer=optimizer, scheduler=scheduler)\n"
+                "    torch.optim.SGD(D.parameters(), lr=0.1).step()\n",
             ),
         ),
         ("tests/engine/test_mgn_training.py::test_a_g_step_moves_only_g_and_a_d_step_only_d",),

@@ -1,7 +1,8 @@
 """Bad input, tried and answered (reliability): every case ends with one line naming the file, line or key
 and what to do, exit status 2, no traceback, and nothing written before it damaged.
 
-`pytest tests/test_bad_inputs.py -s` prints the table of messages that README's "Bad input" section shows.
+`pytest tests/test_bad_inputs.py -s` prints the table of messages that docs/development.md ("Reliability")
+shows.
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ def preset_command(
 @app.command("predict")
 def predict_command(
     inputs: list[str] = typer.Argument(..., help="image files, folders (searched recursively) or glob patterns"),
+    *,
     out: Path = typer.Option(Path("predictions.csv"), help="where to write one row per face (.csv or .json)"),
     detect: bool = typer.Option(
         True, "--detect/--no-detect", help="find faces with OpenCV's Haar cascade, or take each image as one face"
@@ -125,8 +126,8 @@ def predict_command(
 ) -> None:
     """Predict the expression of every face in the given images. An image that cannot be decoded gets a
     warning and a row with `error` set; the others are all written, and the exit status is then 1."""
-    from .inference import OnnxBackend, TorchBackend, dataset_warning, torch_device
     from .predict import gather_inputs, predict_files, write_predictions
+    from .predictor import OnnxBackend, TorchBackend, dataset_warning, torch_device
 
     try:
         if backend not in ("torch", "onnx"):
@@ -136,7 +137,15 @@ def predict_command(
         model = OnnxBackend(onnx) if backend == "onnx" else TorchBackend(mvt, mgn, torch_device(device))
         if warning := dataset_warning(model.dataset, onnx if backend == "onnx" else mvt):
             typer.echo(warning, err=True)
-        table = predict_files(gather_inputs(inputs), model, detect, batch_size, margin, min_face, overlay_dir)
+        table = predict_files(
+            gather_inputs(inputs),
+            model,
+            detect=detect,
+            batch_size=batch_size,
+            margin=margin,
+            min_face=min_face,
+            overlay_dir=overlay_dir,
+        )
         write_predictions(table, out)
     except UserError as err:
         _fail(err)
@@ -169,7 +178,7 @@ def export_command(
     import numpy as np
 
     from .data.store import PreparedStore
-    from .inference import UNKNOWN_DATASET, dataset_warning, export_onnx, load_predictor
+    from .predictor import UNKNOWN_DATASET, dataset_warning, export_onnx, load_predictor
 
     try:
         predictor, meta = load_predictor(mvt, mgn)

@@ -1,18 +1,24 @@
 """What a mask is (paper Sec. 3.1): `up()`, applying patch or pixel masks, D's views, random and oracle masks,
-and how G's output is read into the classifier's keep-mask (`MaskReading`).
+what G is trained for (`MaskSpec`) and how its output is read into the classifier's keep-mask (`MaskReading`).
 
 Pure array functions: numpy in the data pipeline, torch in the models, the same semantics in both.
 A mask value is the share of a pixel that stays visible (1 = keep, 0 = erase to black). Storing masks is
-data/masks.py; running G over images is engine/evaluate.py.
+data/mask_store.py; running G over images is engine/inference.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .params import Estimator, View
+
+if TYPE_CHECKING:
+    from .params import Params
 
 
 def up(patch_mask, patch_size: int):
@@ -84,9 +90,9 @@ def oracle_patch_mask(face: np.ndarray, patch_size: int, ratio: float) -> np.nda
 
 
 def discriminator_view(
-    images: torch.Tensor, mask: torch.Tensor, view: str, patch_size: int, grid: tuple[int, int]
+    images: torch.Tensor, mask: torch.Tensor, view: View, patch_size: int, grid: tuple[int, int]
 ) -> torch.Tensor:
-    """v(x, M) for D (DESIGN, "Mask semantics"): `show` keeps what M marks, x ⊙ up(M);
+    """v(x, M) for D (docs/design.md, "Mask semantics"): `show` keeps what M marks, x ⊙ up(M);
     `hide` erases it, x ⊙ up(1 - M). M is (B, N) in [0, 1], from G or random."""
     keep = mask if view == "show" else 1 - mask
     return apply_mask(images, as_grid(keep, grid), patch_size)
@@ -120,7 +126,7 @@ def bernoulli_log_prob(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return -F.binary_cross_entropy_with_logits(logits.float(), mask.float(), reduction="none").sum(-1)
 
 
-def inference_keep(mp: torch.Tensor, view: str, mask_ratio: float, hard: bool = False) -> torch.Tensor:
+def inference_keep(mp: torch.Tensor, view: View, mask_ratio: float, hard: bool = False) -> torch.Tensor:
     """The classifier's keep-mask (B, N) from G's Mp.
 
     `show`: Mp is unimportance; keep = 1 - Mp (the paper's complement), or with `hard` erase exactly the
@@ -133,7 +139,7 @@ def inference_keep(mp: torch.Tensor, view: str, mask_ratio: float, hard: bool = 
     return 1 - top_k_mask(-mp, k)
 
 
-def keep_grid(mp: np.ndarray, view: str, mask_ratio: float, hard: bool = False) -> np.ndarray:
+def keep_grid(mp: np.ndarray, view: View, mask_ratio: float, hard: bool = False) -> np.ndarray:
     """`inference_keep` for stored masks: Mp grids (N, h, w), any float dtype -> keep grids (N, h, w) float32."""
     n, h, w = mp.shape
     flat = torch.from_numpy(np.asarray(mp, dtype=np.float32)).reshape(n, h * w)
@@ -146,7 +152,7 @@ class MaskReading:
     to keep), m, and whether exactly round(m N) patches are erased (`hard`) or the soft complement is used.
     train_mgn saves it with G; the masks stage stores it beside the masks it writes."""
 
-    view: str
+    view: View
     mask_ratio: float
     hard: bool
 
@@ -158,15 +164,29 @@ class MaskReading:
         """Keep grids (N, h, w) float32 from stored Mp grids (N, h, w)."""
         return keep_grid(mp, self.view, self.mask_ratio, self.hard)
 
-    @classmethod
-    def for_estimator(cls, view: str, mask_ratio: float, estimator: str) -> MaskReading:
-        """How inference reads the Mp of a G trained with `mgn.estimator`: the soft complement for `soft`
-        (the paper), exactly round(m N) patches for the estimators that trained G on hard masks."""
-        return cls(view, mask_ratio, hard=estimator != "soft")
-
     def as_meta(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_meta(cls, meta: dict) -> MaskReading:
         return cls(meta["view"], meta["mask_ratio"], meta["hard"])
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """What G is trained for, as one value: its view (`show`: Mp marks what to erase; `hide`: what to keep;
+    docs/design.md, "Mask semantics"), the mask ratio m of Eq. 2, and how D reads Mp (`mgn.estimator`)."""
+
+    view: View
+    ratio: float
+    estimator: Estimator = "soft"
+
+    @classmethod
+    def of(cls, p: Params) -> MaskSpec:
+        return cls(p.mgn.view, p.mask_ratio, p.mgn.estimator)
+
+    @property
+    def reading(self) -> MaskReading:
+        """How inference reads this G's Mp: the soft complement for `soft` (the paper), exactly round(m N)
+        patches for the estimators that trained G on hard masks."""
+        return MaskReading(self.view, self.ratio, hard=self.estimator != "soft")

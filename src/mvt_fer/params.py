@@ -14,6 +14,9 @@ from ruamel.yaml import YAML, YAMLError
 
 from .errors import UserError
 
+View = Literal["show", "hide"]  # mask semantics: docs/design.md, "Mask semantics"
+Estimator = Literal["sampled", "straight_through", "soft"]  # how D reads G's Mp (mgn.estimator)
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -128,9 +131,9 @@ class MgnParams(Section):
     """The mask generation network: generator G, discriminator D, and their alternating training."""
 
     depth: PositiveInt = Field(2, description="backbone blocks in G (the paper: the first 6 of DeiT-S)")
-    view: Literal["show", "hide"] = Field(
+    view: View = Field(
         "show",
-        description="mask semantics (DESIGN.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
+        description="mask semantics (docs/design.md): show = Mp marks unimportant patches, D sees x*up(Mp); "
         "hide = Mp marks important patches, D sees x*up(1-Mp)",
     )
     d_warmup_epochs: NonNegativeInt = Field(2, description="epochs training D alone before G joins")
@@ -149,7 +152,7 @@ class MgnParams(Section):
     )
     weight_decay: NonNegativeFloat = Field(0.05, description="AdamW weight decay of both")
     temperature: PositiveFloat = Field(1.0, description="sigmoid temperature of G's output (lower = harder masks)")
-    estimator: Literal["sampled", "straight_through", "soft"] = Field(
+    estimator: Estimator = Field(
         "soft",
         description="how D sees G's mask and G gets its gradient: sampled = binary masks drawn from "
         "Bernoulli(Mp), score-function gradient; straight_through = exactly the top mask_ratio share by Mp, "

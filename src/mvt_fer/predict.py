@@ -88,6 +88,7 @@ def _warn(message: str) -> None:
 def predict_files(
     paths: list[Path],
     backend,
+    *,
     detect: bool = True,
     batch_size: int = 64,
     margin: float = 0.1,

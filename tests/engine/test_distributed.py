@@ -53,7 +53,8 @@ def _bn_after_update(x: torch.Tensor) -> torch.Tensor:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    update(model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0), model(x).square().mean())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    update(model, model(x).square().mean(), optimizer=opt, scheduler=sched)
     return model[1].running_mean.clone()
 
 
@@ -93,7 +94,7 @@ def _ddp_step(rank: int, port: int, x: torch.Tensor, y: torch.Tensor, out):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     half = slice(rank * 4, rank * 4 + 4)
     step_model = distributed.ddp(model, torch.device("cpu"))
-    classifier_step(step_model, optimizer, scheduler, x[half], None, y[half])
+    classifier_step(step_model, optimizer, scheduler, images=x[half], keep=None, targets=y[half])
     out[rank] = {k: v.clone() for k, v in model.state_dict().items()}
     out[f"ddp{rank}"] = type(step_model).__name__
     dist.destroy_process_group()
@@ -120,7 +121,7 @@ def test_one_ddp_step_on_half_batches_equals_one_step_on_the_whole_batch():
     # to rounding, whose sign two ways of summing need not share; SGD moves each weight by its gradient.
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    classifier_step(model, optimizer, scheduler, x, None, y)
+    classifier_step(model, optimizer, scheduler, images=x, keep=None, targets=y)
     moved = 0
     for name, want in model.state_dict().items():
         for rank in (0, 1):

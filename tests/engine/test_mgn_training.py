@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.data.masks import MaskStore, write_masks
-from mvt_fer.engine.evaluate import generate_masks
+from mvt_fer.data.mask_store import MaskStore, write_masks
+from mvt_fer.engine.inference import generate_masks
 from mvt_fer.engine.mgn import discriminator_step, fit_mgn, generator_step
 from mvt_fer.engine.runtime import adamw, seed_everything
 from mvt_fer.errors import UserError
-from mvt_fer.masking import MaskReading, keep_grid, random_patch_mask
+from mvt_fer.masking import MaskReading, MaskSpec, keep_grid, random_patch_mask
 from mvt_fer.models import create_classifier, create_generator
 from mvt_fer.params import AugmentParams, MgnParams, ModelParams
 
@@ -37,18 +37,21 @@ def test_a_g_step_moves_only_g_and_a_d_step_only_d(estimator):
     images, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 3
     rng = torch.Generator().manual_seed(0)
     cpu = torch.device("cpu")
-    opt_g, opt_d = adamw(G, 1e-2, 0.0, cpu), adamw(D, 1e-2, 0.0, cpu)
+    opt_g, opt_d = adamw(G, 1e-2, weight_decay=0.0, dev=cpu), adamw(D, 1e-2, weight_decay=0.0, dev=cpu)
     sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0) for o in (opt_g, opt_d))
 
     g0, d0 = _state(G), _state(D)
-    generator_step(G, D, opt_g, sched_g, images, p, 0.25, rng)
+    spec = MaskSpec(p.view, 0.25, p.estimator)
+    generator_step(G, D, images, optimizer=opt_g, scheduler=sched_g, spec=spec, samples=p.samples, rng=rng)
     assert _changed(d0, D) == [] and all(t.grad is None for t in D.parameters())
     assert "head.weight" in _changed(g0, G)  # without weight decay, only a gradient moves it
     assert all(t.requires_grad for t in D.parameters())  # D frozen for the G step only
 
     g1, d1 = _state(G), _state(D)
     r = random_patch_mask(8, 4, 0.25, rng)
-    discriminator_step(G, D, opt_d, sched_d, images, y, r, p, 0.25, rng, warmup=False)
+    discriminator_step(
+        G, D, images, labels=y, r=r, optimizer=opt_d, scheduler=sched_d, spec=spec, rng=rng, warmup=False
+    )
     assert _changed(g1, G) == []
     assert "backbone.head.weight" in _changed(d1, D)
 
@@ -64,7 +67,15 @@ def test_fit_mgn_updates_both_networks_and_is_seeded(view):
         p = MgnParams(view=view, depth=1, d_warmup_epochs=1, epochs=1, batch_size=8, augment=STILL)
         before = (G.head.weight.clone(), D.backbone.head.weight.clone())
         history = fit_mgn(
-            G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"), (ImageDataset(images), labels.numpy())
+            G,
+            D,
+            ImageDataset(images),
+            labels=labels,
+            p=p,
+            spec=MaskSpec(view, 0.25),
+            seed=0,
+            dev=torch.device("cpu"),
+            monitor=(ImageDataset(images), labels.numpy()),
         )
         assert not torch.equal(before[0], G.head.weight) and not torch.equal(before[1], D.backbone.head.weight)
         return G, history
@@ -92,8 +103,10 @@ def test_g_learns_to_keep_the_region_that_carries_the_class():
     seed_everything(0)
     G, D = create_generator(MODEL, 1, 16), create_classifier(MODEL, 3, 16)
     p = MgnParams(depth=1, d_warmup_epochs=6, epochs=20, batch_size=16, lr_d=2e-3, lr_g=3e-3, augment=STILL)
-    fit_mgn(G, D, ImageDataset(images), labels, p, 0.25, 0, torch.device("cpu"))
-    mp = generate_masks(G, ImageDataset(images), 64, torch.device("cpu")).astype(np.float32)
+    fit_mgn(
+        G, D, ImageDataset(images), labels=labels, p=p, spec=MaskSpec("show", 0.25), seed=0, dev=torch.device("cpu")
+    )
+    mp = generate_masks(G, ImageDataset(images), 64, dev=torch.device("cpu")).astype(np.float32)
     erased = 1 - keep_grid(mp, "show", 0.25, hard=True)
     assert erased[:, 0, 0].mean() <= 0.05  # random: 0.25
     assert mp[:, 0, 0].mean() < 0.5 * mp.reshape(96, 4)[:, 1:].mean()
@@ -102,7 +115,7 @@ def test_g_learns_to_keep_the_region_that_carries_the_class():
 def test_generate_masks_is_a_float16_grid_in_dataset_order():
     images, _ = _data(10)
     G = create_generator(MODEL, 1, 16).eval()
-    mp = generate_masks(G, ImageDataset(images), 4, torch.device("cpu"))
+    mp = generate_masks(G, ImageDataset(images), 4, dev=torch.device("cpu"))
     assert mp.shape == (10, 2, 2) and mp.dtype == np.float16
     with torch.no_grad():
         direct = G(torch.from_numpy(images[3:4]).permute(0, 3, 1, 2).float() / 255).reshape(2, 2)
@@ -127,7 +140,7 @@ def test_generator_checkpoint_round_trip(tmp_path):
     from mvt_fer.engine.checkpoint import load_generator, save_generator
 
     G = create_generator(MODEL, 1, 16, temperature=0.5).eval()
-    save_generator(tmp_path / "g.pt", G, MODEL, 1, MaskReading("hide", 0.2, hard=False))
+    save_generator(tmp_path / "g.pt", G, model_params=MODEL, depth=1, reading=MaskReading("hide", 0.2, hard=False))
     loaded, reading = load_generator(tmp_path / "g.pt")
     assert reading == MaskReading("hide", 0.2, hard=False)
     assert loaded.temperature == 0.5 and len(loaded.vit.blocks) == 1 and loaded.image_size == 16

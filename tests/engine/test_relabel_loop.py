@@ -35,7 +35,7 @@ def _run(num_workers: int, relabel: RelabelParams, epochs: int = 3):
         num_workers=num_workers,
         augment=AugmentParams(hflip=0.0, shift=0.0, color_jitter=0.0, random_erasing=0.0),
     )
-    history = fit_classifier(model, ImageDataset(images), store, p, 0, torch.device("cpu"), relabel=relabel)
+    history = fit_classifier(model, ImageDataset(images), store, p=p, seed=0, dev=torch.device("cpu"), relabel=relabel)
     return store, history
 
 
@@ -59,7 +59,7 @@ def test_later_epochs_train_on_the_relabeled_targets(monkeypatch):
     # Record what each batch is trained on, beside which rows it holds: in epoch 2 every row's target
     # must be its label as epoch 1's changes left it (each row is seen once per epoch, before any of
     # epoch 2's own changes to it), not the label it started with.
-    import mvt_fer.engine.loop as batches
+    import mvt_fer.data.loader as batches
     import mvt_fer.engine.train as loop
 
     seen, trained = [], []
@@ -67,7 +67,9 @@ def test_later_epochs_train_on_the_relabeled_targets(monkeypatch):
     monkeypatch.setattr(
         batches, "to_device", lambda batch, dev: seen.append(batch["index"].clone()) or to_device(batch, dev)
     )
-    monkeypatch.setattr(loop, "classifier_step", lambda *a: trained.append(a[5].clone()) or step(*a))
+    monkeypatch.setattr(
+        loop, "classifier_step", lambda *a, **kw: trained.append(kw["targets"].clone()) or step(*a, **kw)
+    )
     store, history = _run(
         0, RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None), epochs=2
     )

@@ -51,10 +51,10 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
         model,
         ds,
         LabelStore(labels.numpy(), labels.numpy()),
-        p,
-        seed,
-        torch.device("cpu"),
-        {"train": (ImageDataset(images), labels.numpy())},
+        p=p,
+        seed=seed,
+        dev=torch.device("cpu"),
+        monitor={"train": (ImageDataset(images), labels.numpy())},
     )
     return model, history
 
@@ -90,7 +90,7 @@ def test_workers_do_not_change_the_result():
 
 def test_checkpoint_round_trip(tmp_path):
     model = create_classifier(MODEL, 3, 16).eval()
-    save_classifier(tmp_path / "m.pt", model, MODEL, ["a", "b", "c"], 16)
+    save_classifier(tmp_path / "m.pt", model, model_params=MODEL, classes=["a", "b", "c"], image_size=16)
     loaded, meta = load_classifier(tmp_path / "m.pt")
     assert meta["classes"] == ["a", "b", "c"]
     x = torch.rand(2, 3, 16, 16)
@@ -106,7 +106,7 @@ def test_foreign_checkpoint_is_a_user_error(tmp_path):
 
 def test_checkpoint_of_another_architecture_is_a_user_error(tmp_path):
     model = create_classifier(MODEL, 3, 16)
-    save_classifier(tmp_path / "m.pt", model, MODEL, ["a", "b", "c"], 16)
+    save_classifier(tmp_path / "m.pt", model, model_params=MODEL, classes=["a", "b", "c"], image_size=16)
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     payload["model"]["embed_dim"] = 64  # claims a wider network than the weights it carries
     torch.save(payload, tmp_path / "m.pt")
@@ -115,7 +115,7 @@ def test_checkpoint_of_another_architecture_is_a_user_error(tmp_path):
 
 
 def test_balanced_sampler_draws_classes_evenly_and_is_seeded():
-    from mvt_fer.engine.loop import ClassBalancedSampler
+    from mvt_fer.data.loader import ClassBalancedSampler
 
     labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
     draws = [list(ClassBalancedSampler(labels, 3)) for _ in range(2)]
@@ -130,7 +130,7 @@ def test_balanced_sampler_draws_classes_evenly_and_is_seeded():
 def test_balanced_sampler_under_two_processes_draws_what_one_process_draws():
     # Each process takes every second draw of the same sequence: together the same images, so the same
     # class counts (the issue asks within 1%; here they are equal), and as many steps on each process.
-    from mvt_fer.engine.loop import ClassBalancedSampler
+    from mvt_fer.data.loader import ClassBalancedSampler
 
     labels = np.random.default_rng(0).choice(8, 10_001, p=[0.4, 0.25, 0.1, 0.08, 0.07, 0.05, 0.03, 0.02])
     one = ClassBalancedSampler(labels, 7)
@@ -148,7 +148,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
     eager, h_eager = _fit(epochs=1)
     compiled, h_compiled = _fit(epochs=1, compile=True)
     assert h_compiled[-1]["train_loss"] == pytest.approx(h_eager[-1]["train_loss"], rel=1e-3)
-    save_classifier(tmp_path / "m.pt", compiled, MODEL, ["a", "b"], 16)
+    save_classifier(tmp_path / "m.pt", compiled, model_params=MODEL, classes=["a", "b"], image_size=16)
     assert not any("_orig_mod" in k for k in torch.load(tmp_path / "m.pt")["state_dict"])
 
 
@@ -157,7 +157,7 @@ def test_batch_per_device_sets_the_global_batch_and_linear_scaling_the_lr(monkey
 
     images, labels = _toy(n=48)
     sizes, step = [], train.classifier_step
-    monkeypatch.setattr(train, "classifier_step", lambda *a: sizes.append(len(a[5])) or step(*a))
+    monkeypatch.setattr(train, "classifier_step", lambda *a, **kw: sizes.append(len(kw["targets"])) or step(*a, **kw))
     for per_device, scaling, batch, lr in ((None, "none", 16, 2e-3), (8, "none", 8, 2e-3), (8, "linear", 8, 1e-3)):
         sizes.clear()
         p = MvtParams(
@@ -171,6 +171,8 @@ def test_batch_per_device_sets_the_global_batch_and_linear_scaling_the_lr(monkey
             lr_scaling=scaling,
         )
         model = create_classifier(MODEL, 2, 16)
-        history = fit_classifier(model, ImageDataset(images), LabelStore(labels.numpy(), labels.numpy()), p, 0, CPU)
+        history = fit_classifier(
+            model, ImageDataset(images), LabelStore(labels.numpy(), labels.numpy()), p=p, seed=0, dev=CPU
+        )
         assert sizes == [batch] * (48 // batch)  # one process: the global batch is batch_per_device
         assert history[0]["lr"] == pytest.approx(lr)

@@ -42,7 +42,7 @@ def test_checkpoints_reload_without_the_pretrained_file(tmp_path):
     torch.save(_imagenet_like().state_dict(), path)
     p = ModelParams(**TINY, pretrained=str(path))
     clf = create_classifier(p, num_classes=3, img_size=32)
-    save_classifier(tmp_path / "mvt.pt", clf, p, ["a", "b", "c"], 32)
+    save_classifier(tmp_path / "mvt.pt", clf, model_params=p, classes=["a", "b", "c"], image_size=32)
     path.unlink()
     loaded, _ = load_classifier(tmp_path / "mvt.pt")
     assert torch.equal(loaded.backbone.pos_embed, clf.backbone.pos_embed)

@@ -17,7 +17,7 @@ import yaml
 
 from conftest import ROOT, merge
 from mvt_fer import metrics as M
-from mvt_fer.data.masks import MaskStore
+from mvt_fer.data.mask_store import MaskStore
 from mvt_fer.data.store import PreparedStore, SplitData, write_store
 from mvt_fer.masking import keep_grid, oracle_patch_mask, up
 
@@ -101,6 +101,16 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
 
     mgn = json.loads((tmp_path / "metrics" / "mgn.json").read_text())
     assert mgn["view"] == params["mgn"]["view"] and mgn["epochs"] == 2
+
+    # The live curves (dvclive), one step per epoch, hold what the stages' own curves hold.
+    for stage, curves, column in (("train_mgn", "mgn", "loss_d"), ("train_mvt", "train", "val_acc")):
+        live = tmp_path / "metrics" / "live" / stage
+        expected = pd.read_csv(tmp_path / "plots" / curves / "curves.csv")
+        logged = pd.read_csv(live / "plots" / "metrics" / f"{column}.tsv", sep="\t")
+        assert logged["step"].tolist() == list(range(len(expected)))
+        assert logged[column].to_numpy() == pytest.approx(expected[column].to_numpy(), abs=1e-6)
+        last = json.loads((live / "metrics.json").read_text())
+        assert last["step"] == len(expected) - 1 and last["epoch"] == len(expected)
     assert {"loss_d", "loss_g", "mean_mp", "val_d_acc_random", "val_d_acc_generated"} <= set(mgn)
 
     masks = json.loads((tmp_path / "metrics" / "masks.json").read_text())

@@ -82,7 +82,7 @@ def _face_point(u, v, center, radius, yaw, roll) -> np.ndarray:
     return np.stack([center[0] + c_roll * x - s_roll * y, center[1] + s_roll * x + c_roll * y], -1)
 
 
-def _draw_features(canvas, cues, center, radius, yaw, roll, color, brows=True, eyes=True, mouth=True):
+def _draw_features(canvas, cues, center, radius, yaw, roll, *, color, brows=True, eyes=True, mouth=True):
     """Brows, eyes and mouth of one face (or of a distractor) in face-local coordinates.
 
     Local coordinates run from -1 to 1 across the face; yaw moves the features towards the side the head
@@ -188,7 +188,7 @@ def decoy_class(rng: np.random.Generator, label: int) -> int:
 
 
 def _decoy(
-    rng: np.random.Generator, canvas, label: int, skin, size: int, center, radius, yaw, roll, p: SyntheticParams
+    rng: np.random.Generator, canvas, label: int, *, skin, size: int, center, radius, yaw, roll, p: SyntheticParams
 ):
     """A patch over the mouth or the eyes, printed with that feature of another class, drawn where the face's
     own would be: its mask at canvas resolution. The face's own feature under it is hidden."""
@@ -213,7 +213,7 @@ def _decoy(
         radius,
         yaw,
         roll,
-        ink,
+        color=ink,
         brows=not mouth,
         eyes=not mouth,
         mouth=mouth,
@@ -241,11 +241,13 @@ def render(rng: np.random.Generator, label: int, image_size: int, p: SyntheticPa
     face_rgb = (skin[None, None, :] * shade[..., None]).clip(0, 255).astype(np.uint8)
     canvas = np.where(face[..., None] == 1, face_rgb, canvas)
     ink = tuple(float(c) for c in rng.uniform(10, 70, 3))
-    _draw_features(canvas, cues, center, radius, yaw, roll, ink)
+    _draw_features(canvas, cues, center, radius, yaw, roll, color=ink)
 
     occluded = rng.random() < p.occlusion_rate
     if occluded and p.decoy_rate > 0 and rng.random() < p.decoy_rate:
-        face = face & (1 - _decoy(rng, canvas, label, skin, size, center, radius, yaw, roll, p))
+        face = face & (
+            1 - _decoy(rng, canvas, label, skin=skin, size=size, center=center, radius=radius, yaw=yaw, roll=roll, p=p)
+        )
     elif occluded:
         occ = _occluder(rng, size, center, radius)
         occ_color = rng.uniform(0, 255, 3).astype(np.uint8)

@@ -27,7 +27,7 @@ def _save(path: str | Path, model: nn.Module, model_params: ModelParams, **extra
         torch.save(payload, tmp)
 
 
-def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], what: str, stage: str):
+def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], *, what: str, stage: str):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no trained {what} (run the {stage} stage)")
@@ -50,6 +50,7 @@ def _load(path: str | Path, build: Callable[[ModelParams, dict], nn.Module], wha
 def save_classifier(
     path: str | Path,
     model: MaskedClassifier,
+    *,
     model_params: ModelParams,
     classes: list[str],
     image_size: int,
@@ -64,12 +65,15 @@ def save_classifier(
 def load_classifier(path: str | Path) -> tuple[MaskedClassifier, dict]:
     """The model (eval mode, on CPU) and the checkpoint's metadata (classes, image_size, model params)."""
     return _load(
-        path, lambda mp, c: create_classifier(mp, len(c["classes"]), c["image_size"]), "classifier", "train_mvt"
+        path,
+        lambda mp, c: create_classifier(mp, len(c["classes"]), c["image_size"]),
+        what="classifier",
+        stage="train_mvt",
     )
 
 
 def save_generator(
-    path: str | Path, G: MaskGenerator, model_params: ModelParams, depth: int, reading: MaskReading
+    path: str | Path, G: MaskGenerator, *, model_params: ModelParams, depth: int, reading: MaskReading
 ) -> None:
     """G alone (the masks stage needs nothing else), with how its output is to be read."""
     _save(
@@ -88,8 +92,8 @@ def load_generator(path: str | Path) -> tuple[MaskGenerator, MaskReading]:
     G, payload = _load(
         path,
         lambda mp, c: create_generator(mp, c["depth"], c["image_size"], c["temperature"]),
-        "mask generator",
-        "train_mgn",
+        what="mask generator",
+        stage="train_mgn",
     )
     return G, MaskReading.from_meta(payload["meta"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -9,9 +11,10 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
+from ..data.loader import TrainLoader
 from ..losses import discriminator_loss, generator_loss, prediction_variance, sampled_generator_loss
 from ..masking import (
-    MaskReading,
+    MaskSpec,
     apply_mask,
     as_grid,
     bernoulli_log_prob,
@@ -24,8 +27,8 @@ from ..models import MaskedClassifier, MaskGenerator
 from ..params import MgnParams
 from . import distributed
 from .checkpoint import Resume
-from .evaluate import inference_batches
-from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
+from .inference import inference_batches
+from .loop import run_epochs, update, warmup_exp_decay
 from .runtime import adamw, autocast
 
 CHECK_EVERY = 50  # steps between progress-bar updates: each waits for the device
@@ -35,43 +38,41 @@ def generated_view(
     images: torch.Tensor,
     mp: torch.Tensor,
     G: MaskGenerator,
-    view: str,
-    mask_ratio: float,
-    estimator: str,
+    *,
+    spec: MaskSpec,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """v(x, Mp): D's view through G's mask, as `mgn.estimator` reads Mp: the soft Mp itself, its
+    """v(x, Mp): D's view through G's mask, as `spec.estimator` reads Mp: the soft Mp itself, its
     straight-through top-k, or a binary draw M ~ Bernoulli(Mp)."""
-    if estimator == "straight_through":
-        mask = straight_through_top_k(mp, int(round(mask_ratio * mp.shape[-1])))
-    elif estimator == "sampled":
+    if spec.estimator == "straight_through":
+        mask = straight_through_top_k(mp, int(round(spec.ratio * mp.shape[-1])))
+    elif spec.estimator == "sampled":
         mask = sample_mask(mp, generator)
     else:
         mask = mp
-    return discriminator_view(images, mask, view, G.patch_size, G.grid)
+    return discriminator_view(images, mask, spec.view, G.patch_size, G.grid)
 
 
 def generator_step_loss(
     G: MaskGenerator,
     D: MaskedClassifier,
     images: torch.Tensor,
-    view: str,
-    mask_ratio: float,
-    estimator: str,
+    *,
+    spec: MaskSpec,
     samples: int,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """L_G (Eq. 2) of one batch, differentiable in G (D frozen by the caller); returns (loss, Mp)."""
     logits = G.logits(images)
     mp = torch.sigmoid(logits / G.temperature)
-    if estimator != "sampled":
-        return generator_loss(D(generated_view(images, mp, G, view, mask_ratio, estimator)), mp, mask_ratio), mp
+    if spec.estimator != "sampled":
+        return generator_loss(D(generated_view(images, mp, G, spec=spec)), mp, spec.ratio), mp
     draws = sample_mask(mp.repeat(samples, 1), generator)
     with torch.no_grad():
-        views = discriminator_view(images.repeat(samples, 1, 1, 1), draws, view, G.patch_size, G.grid)
+        views = discriminator_view(images.repeat(samples, 1, 1, 1), draws, spec.view, G.patch_size, G.grid)
         variance = prediction_variance(D(views)).view(samples, -1)
     log_prob = bernoulli_log_prob(logits.repeat(samples, 1) / G.temperature, draws).view(samples, -1)
-    return sampled_generator_loss(log_prob, variance, mp, mask_ratio), mp
+    return sampled_generator_loss(log_prob, variance, mp, spec.ratio), mp
 
 
 @torch.inference_mode()
@@ -79,10 +80,9 @@ def score_views(
     G: MaskGenerator,
     D: MaskedClassifier,
     dataset: ImageDataset,
+    *,
     labels: np.ndarray,
-    view: str,
-    mask_ratio: float,
-    estimator: str,
+    spec: MaskSpec,
     batch_size: int,
     dev: torch.device,
     seed: int,
@@ -92,18 +92,18 @@ def score_views(
     area), and mean(Mp)."""
     G.eval(), D.eval()
     gen = torch.Generator().manual_seed(seed)
-    reading = MaskReading.for_estimator(view, mask_ratio, estimator)
+    reading = spec.reading
     hits = {"full": 0, "random": 0, "generated": 0, "kept_random": 0, "kept_generated": 0}
     mp_sum, n = 0.0, 0
     for images, _, index in inference_batches(dataset, batch_size, dev):
         y = torch.as_tensor(labels[index.numpy()], device=dev)
         with autocast(dev):
             mp = G(images)
-            r = random_patch_mask(len(y), mp.shape[1], mask_ratio, gen, dev)
+            r = random_patch_mask(len(y), mp.shape[1], spec.ratio, gen, dev)
             views = {
                 "full": images,
-                "random": discriminator_view(images, r, view, G.patch_size, G.grid),
-                "generated": generated_view(images, mp, G, view, mask_ratio, estimator, gen),
+                "random": discriminator_view(images, r, spec.view, G.patch_size, G.grid),
+                "generated": generated_view(images, mp, G, spec=spec, generator=gen),
                 # x ⊙ up(keep): the classifier's input, whose quality the masks are for.
                 "kept_random": apply_mask(images, as_grid(1 - r, G.grid), G.patch_size),
                 "kept_generated": apply_mask(images, as_grid(reading.keep(mp), G.grid), G.patch_size),
@@ -118,44 +118,48 @@ def score_views(
 def discriminator_step(
     G: MaskGenerator,
     D: MaskedClassifier,
-    opt_d,
-    sched_d,
     images: torch.Tensor,
-    y: torch.Tensor,
+    *,
+    labels: torch.Tensor,
     r: torch.Tensor,
-    p: MgnParams,
-    mask_ratio: float,
+    optimizer,
+    scheduler,
+    spec: MaskSpec,
     rng: torch.Generator,
     warmup: bool,
+    warmup_random: bool = True,
 ):
-    """One D update (Eq. 1), G frozen; in warm-up the full image stands in for G's view.
+    """One D update (Eq. 1) on `images` with their `labels`, G frozen; R is the batch's random mask. In
+    warm-up the full image stands in for G's view (and with `warmup_random` D sees R's view too).
 
     Returns (loss, logits on G's view or the full image, logits on the random view or None, Mp or None).
     """
+    y = labels
     D.train()
     with torch.no_grad(), autocast(images.device):
         mp = None if warmup else G.eval()(images)
     with autocast(images.device):
-        if warmup and not p.d_warmup_random:
+        if warmup and not warmup_random:
             logits_first, logits_random = D(images), None
             loss_d = F.cross_entropy(logits_first.float(), y)
         else:
-            first_view = images if warmup else generated_view(images, mp, G, p.view, mask_ratio, p.estimator, rng)
-            random_view = discriminator_view(images, r, p.view, G.patch_size, G.grid)
+            first_view = images if warmup else generated_view(images, mp, G, spec=spec, generator=rng)
+            random_view = discriminator_view(images, r, spec.view, G.patch_size, G.grid)
             logits_first, logits_random = D(torch.cat([first_view, random_view])).split(len(y))
             loss_d = discriminator_loss(logits_first, logits_random, y)
-    update(D, opt_d, sched_d, loss_d)
+    update(D, loss_d, optimizer=optimizer, scheduler=scheduler)
     return loss_d, logits_first, logits_random, mp
 
 
 def generator_step(
     G: MaskGenerator,
     D: MaskedClassifier,
-    opt_g,
-    sched_g,
     images: torch.Tensor,
-    p: MgnParams,
-    mask_ratio: float,
+    *,
+    optimizer,
+    scheduler,
+    spec: MaskSpec,
+    samples: int,
     rng: torch.Generator,
 ) -> torch.Tensor:
     """One G update (Eq. 2), D frozen: only G's optimiser steps, and D runs without dropout. Returns L_G,
@@ -163,8 +167,8 @@ def generator_step(
     G.train(), D.eval()
     D.requires_grad_(False)
     with autocast(images.device):
-        loss_g, _ = generator_step_loss(G, D, images, p.view, mask_ratio, p.estimator, p.samples, rng)
-    update(G, opt_g, sched_g, loss_g)
+        loss_g, _ = generator_step_loss(G, D, images, spec=spec, samples=samples, generator=rng)
+    update(G, loss_g, optimizer=optimizer, scheduler=scheduler)
     D.requires_grad_(True)
     return loss_g.detach()
 
@@ -173,10 +177,11 @@ def train_one_epoch(
     G: MaskGenerator,
     D: MaskedClassifier,
     loader,
+    *,
     labels: torch.Tensor,
     optimizers: tuple,
     p: MgnParams,
-    mask_ratio: float,
+    spec: MaskSpec,
     dev: torch.device,
     masks_rng: torch.Generator,
     epoch: int,
@@ -199,9 +204,19 @@ def train_one_epoch(
     )
     for step, (images, _, index) in enumerate(bar):
         y = labels[index].to(dev)
-        r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, mask_ratio, masks_rng, dev)
+        r = random_patch_mask(len(y), G.vit.patch_embed.num_patches, spec.ratio, masks_rng, dev)
         loss_d, logits_first, logits_random, mp = discriminator_step(
-            G, D, opt_d, sched_d, images, y, r, p, mask_ratio, masks_rng, warmup
+            G,
+            D,
+            images,
+            labels=y,
+            r=r,
+            optimizer=opt_d,
+            scheduler=sched_d,
+            spec=spec,
+            rng=masks_rng,
+            warmup=warmup,
+            warmup_random=p.d_warmup_random,
         )
         sums["loss_d"] += loss_d.detach().double() * len(y)
         if logits_random is not None:
@@ -212,7 +227,10 @@ def train_one_epoch(
             d_hits["generated"] += (logits_first.argmax(-1) == y).sum()
             sums["mean_mp"] += mp.float().mean().double() * len(y)
         if not warmup and step % p.d_steps_per_g_step == 0:
-            sums["loss_g"] += generator_step(G, D, opt_g, sched_g, images, p, mask_ratio, masks_rng).double()
+            loss_g = generator_step(
+                G, D, images, optimizer=opt_g, scheduler=sched_g, spec=spec, samples=p.samples, rng=masks_rng
+            )
+            sums["loss_g"] += loss_g.double()
             g_steps += 1
         seen += len(y)
         if (step + 1) % CHECK_EVERY == 0:
@@ -235,25 +253,36 @@ def fit_mgn(
     G: MaskGenerator,
     D: MaskedClassifier,
     train_set: Dataset,
+    *,
     labels: torch.Tensor,
     p: MgnParams,
-    mask_ratio: float,
+    spec: MaskSpec,
     seed: int,
     dev: torch.device,
     monitor: tuple[Dataset, np.ndarray] | None = None,
     resume: Resume | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Train G and D in place.
 
     Epochs < `p.d_warmup_epochs` train D alone, on full images (and random-masked ones with
     `p.d_warmup_random`); after that every batch updates D (Eq. 1, G frozen) and every
     `p.d_steps_per_g_step`-th batch updates G (Eq. 2, D frozen). R is drawn for every batch either way, so
-    the random stream does not depend on the warm-up mode. Returns one record per epoch.
+    the random stream does not depend on the warm-up mode. The mask (view, m, estimator) is `spec`'s.
+    Returns one record per epoch; `on_epoch` gets the records so far after each (on process 0).
     """
     G.to(dev), D.to(dev)
-    loader = TrainLoader(train_set, p.batch_size, "mgn.batch_size", p.num_workers, dev, seed, p.augment)
-    opt_d = adamw(D, p.lr_d, p.weight_decay, dev)
-    opt_g = adamw(G, p.lr_g, p.weight_decay, dev)
+    loader = TrainLoader(
+        train_set,
+        p.batch_size,
+        batch_key="mgn.batch_size",
+        num_workers=p.num_workers,
+        dev=dev,
+        seed=seed,
+        augment=p.augment,
+    )
+    opt_d = adamw(D, p.lr_d, weight_decay=p.weight_decay, dev=dev)
+    opt_g = adamw(G, p.lr_g, weight_decay=p.weight_decay, dev=dev)
     # A ViT from scratch without LR warm-up can sit at chance for many epochs; G's clock starts with
     # the adversarial phase, in G steps.
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, warmup_exp_decay(len(loader), 1, p.lr_gamma))
@@ -262,15 +291,37 @@ def fit_mgn(
 
     def one_epoch(epoch: int, seed_e: int, history: list[dict]) -> dict:
         masks_rng = torch.Generator().manual_seed(seed_e)  # R, and G's draws: each process its own
+        optimizers = (opt_d, opt_g, sched_d, sched_g)
         stats = train_one_epoch(
-            G, D, loader, labels, (opt_d, opt_g, sched_d, sched_g), p, mask_ratio, dev, masks_rng, epoch
+            G,
+            D,
+            loader,
+            labels=labels,
+            optimizers=optimizers,
+            p=p,
+            spec=spec,
+            dev=dev,
+            masks_rng=masks_rng,
+            epoch=epoch,
         )
         record = {"epoch": epoch + 1} | stats
         if monitor is not None and distributed.is_main():
-            scores = score_views(G, D, *monitor, p.view, mask_ratio, p.estimator, p.batch_size * 2, dev, seed)
+            dataset, truth = monitor
+            scores = score_views(
+                G, D, dataset, labels=truth, spec=spec, batch_size=p.batch_size * 2, dev=dev, seed=seed
+            )
             record |= {f"val_{k}": v for k, v in scores.items()}
         return record
 
     state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "sched_d": sched_d, "sched_g": sched_g}
     epochs = p.d_warmup_epochs + p.epochs
-    return run_epochs("train_mgn", epochs, seed, loader, resume, state, one_epoch)
+    return run_epochs(
+        "train_mgn",
+        epochs,
+        seed=seed,
+        loader=loader,
+        resume=resume,
+        state=state,
+        one_epoch=one_epoch,
+        on_epoch=on_epoch,
+    )

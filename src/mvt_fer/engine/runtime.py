@@ -22,6 +22,11 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Everything random in epoch `epoch` follows from this, so an epoch can be replayed alone."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
 def device() -> torch.device:
     """This process's device: its GPU under torchrun (LOCAL_RANK), the GPU or the CPU otherwise. On a GPU,
     float32 matmuls and convolutions may use TF32 (bf16 autocast covers most of the work anyway)."""
@@ -42,7 +47,7 @@ def loader_workers(requested: int | None) -> int:
     return max(0, min(8, cores - 2))
 
 
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float, dev: torch.device) -> torch.optim.Optimizer:
+def adamw(model: torch.nn.Module, lr: float, *, weight_decay: float, dev: torch.device) -> torch.optim.Optimizer:
     """timm's AdamW (no weight decay on norms and biases); the fused CUDA kernel on a GPU."""
     return create_optimizer_v2(
         model, "adamw", lr=lr, weight_decay=weight_decay, **({"fused": True} if dev.type == "cuda" else {})

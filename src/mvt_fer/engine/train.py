@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -11,13 +12,14 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ..data.loader import TrainLoader
 from ..errors import UserError
 from ..params import MvtParams, RelabelParams
 from ..relabel import LabelStore, relabel_active, relabel_decisions
 from . import distributed
 from .checkpoint import Resume
-from .evaluate import predict
-from .loop import TrainLoader, run_epochs, update, warmup_exp_decay
+from .inference import predict
+from .loop import run_epochs, update, warmup_exp_decay
 from .runtime import adamw, autocast
 
 CHECK_EVERY = 50  # steps between checks that the loss is finite: a check waits for the device
@@ -27,6 +29,7 @@ def classifier_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler,
+    *,
     images: torch.Tensor,
     keep: torch.Tensor | None,
     targets: torch.Tensor,
@@ -36,7 +39,7 @@ def classifier_step(
     with autocast(images.device):
         logits = model(images, keep)
         loss = F.cross_entropy(logits.float(), targets)
-    update(model, optimizer, scheduler, loss)
+    update(model, loss, optimizer=optimizer, scheduler=scheduler)
     return loss.detach(), logits
 
 
@@ -51,6 +54,7 @@ def train_one_epoch(
     model: torch.nn.Module,
     loader,
     labels: LabelStore,
+    *,
     optimizer: torch.optim.Optimizer,
     scheduler,
     dev: torch.device,
@@ -68,7 +72,7 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}", leave=False, disable=None)
     for step, (images, keep, index) in enumerate(bar, 1):
         targets = torch.from_numpy(labels.labels[index.numpy()]).to(dev, non_blocking=True)
-        loss, logits = classifier_step(model, optimizer, scheduler, images, keep, targets)
+        loss, logits = classifier_step(model, optimizer, scheduler, images=images, keep=keep, targets=targets)
         loss_sum += loss.double() * len(targets)
         correct += (logits.argmax(-1) == targets).sum()
         seen += len(targets)
@@ -90,6 +94,7 @@ def fit_classifier(
     model: torch.nn.Module,
     train_set: Dataset,
     labels: LabelStore,
+    *,
     p: MvtParams,
     seed: int,
     dev: torch.device,
@@ -97,27 +102,29 @@ def fit_classifier(
     eval_batch_size: int = 256,
     relabel: RelabelParams | None = None,
     resume: Resume | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row), which
     the loop owns, never the DataLoader's workers (their copies would silently drop changes). Relabeling
     (Eq. 6) runs in the epochs `relabel_active` allows; a change holds until the sample is relabeled again.
     After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels)). With
-    `resume`, every epoch is checkpointed and a matching checkpoint continued. Returns one record per epoch."""
+    `resume`, every epoch is checkpointed and a matching checkpoint continued. Returns one record per epoch;
+    `on_epoch` gets the records so far after each (on process 0)."""
     model.to(dev)
     batch = (p.batch_per_device * distributed.world_size()) if p.batch_per_device else p.batch_size
     lr = p.lr * batch / p.batch_size if p.lr_scaling == "linear" else p.lr
     loader = TrainLoader(
         train_set,
         batch,
-        "mvt.batch_size",
-        p.num_workers,
-        dev,
-        seed,
-        p.augment,
-        getattr(model, "patch_size", None),
+        batch_key="mvt.batch_size",
+        num_workers=p.num_workers,
+        dev=dev,
+        seed=seed,
+        augment=p.augment,
+        patch_size=getattr(model, "patch_size", None),
         balance=labels.labels.copy() if p.sampler == "balanced" else None,
     )
-    optimizer = adamw(model, lr, p.weight_decay, dev)
+    optimizer = adamw(model, lr, weight_decay=p.weight_decay, dev=dev)
     # The steps call `step_model`: under torchrun DistributedDataParallel (its gradient buckets all-reduce
     # during the backward pass; BatchNorm buffers follow process 0's), compiled if asked; `model` itself
     # (what is saved and scored) stays as it is.
@@ -130,18 +137,35 @@ def fit_classifier(
         relabeling = relabel is not None and relabel_active(relabel, epoch + 1, [h["train_acc"] for h in history])
         model.train()
         stats = train_one_epoch(
-            step_model, loader, labels, optimizer, scheduler, dev, epoch, relabel if relabeling else None
+            step_model,
+            loader,
+            labels,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            dev=dev,
+            epoch=epoch,
+            relabel=relabel if relabeling else None,
         )
         record = {"epoch": epoch + 1} | stats
         if relabel is not None and relabel.enabled:
             record["relabel_on"] = int(relabeling)
             record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
         for name, (dataset, truth) in (monitor or {}).items() if distributed.is_main() else ():
-            record[f"{name}_acc"] = float((predict(model, dataset, eval_batch_size, dev).argmax(-1) == truth).mean())
+            probs = predict(model, dataset, eval_batch_size, dev=dev)
+            record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
         return record
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "labels": labels}
-    history = run_epochs("train_mvt", p.epochs, seed, loader, resume, state, one_epoch)
+    history = run_epochs(
+        "train_mvt",
+        p.epochs,
+        seed=seed,
+        loader=loader,
+        resume=resume,
+        state=state,
+        one_epoch=one_epoch,
+        on_epoch=on_epoch,
+    )
     if distributed.world_size() > 1:  # cheap insurance that the gathered decisions kept the stores equal
         digests = distributed.gather(hashlib.sha256(labels.labels.tobytes()).hexdigest())
         if len(set(digests)) != 1:

@@ -12,7 +12,7 @@ from ..data.dataset import ImageDataset
 from ..data.store import SUBSETS, PreparedStore
 from ..engine import runtime
 from ..engine.checkpoint import load_classifier, load_generator
-from ..engine.evaluate import generate_masks, predict
+from ..engine.inference import generate_masks, predict
 from ..errors import UserError
 from ..io import write_csv, write_json
 from ..params import Params
@@ -31,13 +31,13 @@ def evaluate(p: Params) -> None:
         )
     rows = store.rows("test")
     test_set = ImageDataset(store.images("test"), classifier_keep(p, store, "test"))
-    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev, desc="evaluate")
+    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev=dev, desc="evaluate")
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
     result = M.summarize(
         y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
     )
     if p.evaluate.cross_test is not None:
-        result["cross"] = cross_evaluate(p, model, meta["classes"], store.image_size, dev)
+        result["cross"] = cross_evaluate(p, model, meta["classes"], image_size=store.image_size, dev=dev)
     write_json(METRICS / "eval.json", result)
     classes = np.array(store.classes)
     write_csv(PLOTS / "eval" / "confusion.csv", pd.DataFrame({"actual": classes[y_true], "predicted": classes[y_pred]}))
@@ -64,7 +64,7 @@ def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int
     return {j: model_index[canonical(c) or c] for j, c in enumerate(test_classes) if (canonical(c) or c) in model_index}
 
 
-def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -> dict:
+def cross_evaluate(p: Params, model, classes: list[str], *, image_size: int, dev) -> dict:
     """The classifier on another dataset's prepared test split (`evaluate.cross_test`): classes matched by
     canonical name, images of unmatched classes left out (and counted), predictions restricted to the
     model classes the test set has. With masks on, G masks the foreign images as it did ours."""
@@ -84,10 +84,10 @@ def cross_evaluate(p: Params, model, classes: list[str], image_size: int, dev) -
     keep = None
     if p.mvt.use_masks:
         G, reading = load_generator(MGN_MODEL)
-        mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev, desc="cross masks")
+        mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev=dev, desc="cross masks")
         keep = reading.keep_grid(mp)
     dataset = ImageDataset(images, patch_masks=keep)
-    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev, desc="cross evaluate")
+    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev=dev, desc="cross evaluate")
     columns = np.array(sorted(set(mapping.values())))
     y_pred = columns[probs[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)

@@ -8,10 +8,10 @@ import torch
 from .. import metrics as M
 from .. import plots
 from ..data.dataset import ImageDataset
-from ..data.masks import write_masks
+from ..data.mask_store import write_masks
 from ..engine import distributed, runtime
 from ..engine.checkpoint import load_generator
-from ..engine.evaluate import generate_masks
+from ..engine.inference import generate_masks
 from ..errors import UserError
 from ..io import write_json
 from ..masking import MaskReading, oracle_patch_mask, random_patch_mask, up
@@ -19,7 +19,7 @@ from ..params import Params
 from .paths import MASKS, METRICS, MGN_MODEL, PLOTS, open_store
 
 
-def bound_masks(source: str, store, split: str, index: int, patch_size: int, ratio: float, seed: int) -> np.ndarray:
+def bound_masks(source: str, store, split: str, *, index: int, patch_size: int, ratio: float, seed: int) -> np.ndarray:
     """The masks beside G's, as Mp marking the erased patches (N, h, w): `random`, each image its own
     round(ratio * N) patches; `oracle`, the patches with the least face (needs the synthetic face truth)."""
     n, size = len(store.rows(split)), store.image_size
@@ -33,15 +33,15 @@ def bound_masks(source: str, store, split: str, index: int, patch_size: int, rat
     return oracle_patch_mask(face, patch_size, ratio)
 
 
-def generator_masks(G, store, split: str, batch_size: int, dev: torch.device) -> np.ndarray:
+def generator_masks(G, store, split: str, *, batch_size: int, dev: torch.device) -> np.ndarray:
     """G's Mp over one split (N, h, w): each process masks its share, process 0 joins them in order."""
     images = store.images(split)
     shard = ImageDataset(images[distributed.shard(len(images))])
-    mine = generate_masks(G, shard, batch_size, dev, desc=f"masks {split}")
+    mine = generate_masks(G, shard, batch_size, dev=dev, desc=f"masks {split}")
     return np.concatenate(distributed.gather(mine))
 
 
-def mask_metrics(mps: dict, keeps: dict, split: str, face: np.ndarray | None, patch_size: int, seed: int) -> dict:
+def mask_metrics(mps: dict, keeps: dict, split: str, *, face: np.ndarray | None, patch_size: int, seed: int) -> dict:
     """masks.json's figures: G's raw output (`mean_mp` per split, `mask_hardness`), what the classifier loses
     (`mask_area` per split, after top-k where the masks are read hard), how much masks differ from image to
     image, and with face truth the share of the erased area off the face beside random and fixed masks."""
@@ -51,7 +51,7 @@ def mask_metrics(mps: dict, keeps: dict, split: str, face: np.ndarray | None, pa
     }
     erased = 1 - keeps[split]
     # Degenerate generators show here: uniform dimming has hardness (of the raw Mp) near 0, one mask for
-    # all images has specificity 0 (DESIGN, "Mask semantics").
+    # all images has specificity 0 (docs/design.md, "Mask semantics").
     result |= {
         "quality_split": split,
         "mask_hardness": round(M.mask_hardness(mps[split]), 6),
@@ -81,10 +81,14 @@ def masks(p: Params) -> None:
     G.to(dev)
     source = p.masks.source
     if source == "generator":
-        mps = {split: generator_masks(G, store, split, p.masks.batch_size, dev) for split in store.splits}
+        mps = {
+            split: generator_masks(G, store, split, batch_size=p.masks.batch_size, dev=dev) for split in store.splits
+        }
     else:  # Mp is 1 exactly on the erased patches: read as `show`, the top round(m N) erased
         mps = {
-            split: bound_masks(source, store, split, i, G.patch_size, reading.mask_ratio, p.seed)
+            split: bound_masks(
+                source, store, split, index=i, patch_size=G.patch_size, ratio=reading.mask_ratio, seed=p.seed
+            )
             for i, split in enumerate(store.splits)
         }
         reading = MaskReading("show", reading.mask_ratio, hard=True)
@@ -96,7 +100,7 @@ def masks(p: Params) -> None:
     split = "test" if "test" in store.splits else store.splits[-1]
     view, ratio = reading.view, reading.mask_ratio
     result = {"source": source, "view": view, "mask_ratio": ratio} | mask_metrics(
-        mps, keeps, split, store.face(split), G.patch_size, p.seed
+        mps, keeps, split, face=store.face(split), patch_size=G.patch_size, seed=p.seed
     )
     write_json(METRICS / "masks.json", result)
     k = min(p.masks.samples, len(keeps[split]))

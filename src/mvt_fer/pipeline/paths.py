@@ -13,6 +13,7 @@ from ..params import Params
 PREPARED = Path("data/prepared")
 MASKS = Path("data/masks")
 MGN_MODEL = Path("models/mgn.pt")
+LIVE = Path("metrics/live")  # dvclive's folder per training stage: metrics.json and per-metric TSVs
 MVT_MODEL = Path("models/mvt.pt")
 RELABEL_LOG = Path("logs/relabel.csv")
 CHECKPOINTS = Path("checkpoints")  # epoch checkpoints of killed runs; not DVC outputs (dvc repro would delete them)
@@ -32,7 +33,7 @@ def open_store(p: Params) -> PreparedStore:
 
 def classifier_keep(p: Params, store: PreparedStore, split: str) -> np.ndarray | None:
     """The classifier's per-patch keep-mask (N, h, w) for one split, or None when masking is off."""
-    from ..data.masks import MaskStore  # torch: prepare, which imports this module, runs without it
+    from ..data.mask_store import MaskStore  # torch: prepare, which imports this module, runs without it
 
     if not p.mvt.use_masks:
         return None

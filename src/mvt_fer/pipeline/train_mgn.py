@@ -11,10 +11,11 @@ from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, fingerprint, save_generator
 from ..engine.mgn import fit_mgn
 from ..io import write_csv, write_json
-from ..masking import MaskReading
+from ..masking import MaskSpec
 from ..models import create_classifier, create_generator
 from ..params import Params
-from .paths import CHECKPOINTS, METRICS, MGN_MODEL, PLOTS, PREPARED, open_store
+from .live import LiveCurves
+from .paths import CHECKPOINTS, LIVE, METRICS, MGN_MODEL, PLOTS, PREPARED, open_store
 
 
 def train_mgn(p: Params) -> None:
@@ -37,11 +38,26 @@ def train_mgn(p: Params) -> None:
             flush=True,
         )
     resume = Resume(CHECKPOINTS / "train_mgn.pt", fingerprint(p, PREPARED))
-    history = pd.DataFrame(fit_mgn(G, D, train_set, labels, p.mgn, p.mask_ratio, p.seed, dev, monitor, resume))
+    spec = MaskSpec.of(p)
+    live = LiveCurves(LIVE / "train_mgn")
+    records = fit_mgn(
+        G,
+        D,
+        train_set,
+        labels=labels,
+        p=p.mgn,
+        spec=spec,
+        seed=p.seed,
+        dev=dev,
+        monitor=monitor,
+        resume=resume,
+        on_epoch=live,
+    )
     if not distributed.is_main():
         return
-    reading = MaskReading.for_estimator(p.mgn.view, p.mask_ratio, p.mgn.estimator)
-    save_generator(MGN_MODEL, G.cpu(), p.model, p.mgn.depth, reading)
+    live.end()
+    history = pd.DataFrame(records)
+    save_generator(MGN_MODEL, G.cpu(), model_params=p.model, depth=p.mgn.depth, reading=spec.reading)
     write_csv(PLOTS / "mgn" / "curves.csv", history.round(6))
     plots.mgn_curves(history, PLOTS / "mgn" / "curves.png")
     last = history.iloc[-1]

@@ -13,8 +13,10 @@ from ..io import write_csv, write_json
 from ..models import create_classifier
 from ..params import Params
 from ..relabel import LabelStore, relabel_quality, started_epoch
+from .live import LiveCurves
 from .paths import (
     CHECKPOINTS,
+    LIVE,
     MASKS,
     METRICS,
     MVT_MODEL,
@@ -53,13 +55,32 @@ def train_mvt(p: Params) -> None:
             flush=True,
         )
     resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
-    history = pd.DataFrame(
-        fit_classifier(model, train_set, labels, p.mvt, p.seed, dev, monitor, p.evaluate.batch_size, p.relabel, resume)
+    live = LiveCurves(LIVE / "train_mvt")
+    records = fit_classifier(
+        model,
+        train_set,
+        labels,
+        p=p.mvt,
+        seed=p.seed,
+        dev=dev,
+        monitor=monitor,
+        eval_batch_size=p.evaluate.batch_size,
+        relabel=p.relabel,
+        resume=resume,
+        on_epoch=live,
     )
     if not distributed.is_main():
         return
+    live.end()
+    history = pd.DataFrame(records)
     save_classifier(
-        MVT_MODEL, model.cpu(), p.model, store.classes, store.image_size, p.mvt.use_masks, store.meta["dataset"]
+        MVT_MODEL,
+        model.cpu(),
+        model_params=p.model,
+        classes=store.classes,
+        image_size=store.image_size,
+        use_masks=p.mvt.use_masks,
+        dataset=store.meta["dataset"],
     )
     write_csv(PLOTS / "train" / "curves.csv", history.round(6))
     plots.training_curves(history, PLOTS / "train" / "curves.png")

@@ -12,7 +12,7 @@ from ..models import MaskGenerator
 from .runtime import autocast, to_device
 
 
-def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None):
+def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device, *, desc: str | None = None):
     """(images, keep, index) of un-augmented batches on `dev`, in order; a progress bar when `desc` is given."""
     total = -(-len(dataset) // batch_size)
     for batch in tqdm(dataset.batches(batch_size), total=total, desc=desc, disable=None if desc else True, leave=False):
@@ -21,12 +21,12 @@ def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device,
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
+    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, *, dev: torch.device, desc: str | None = None
 ) -> np.ndarray:
     """Class probabilities (N, K), float32, in dataset order."""
     model.eval()
     out = []
-    for images, keep, _ in inference_batches(dataset, batch_size, dev, desc):
+    for images, keep, _ in inference_batches(dataset, batch_size, dev, desc=desc):
         with autocast(dev):
             logits = model(images, keep)
         out.append(logits.float().softmax(-1).cpu())
@@ -35,12 +35,12 @@ def predict(
 
 @torch.inference_mode()
 def generate_masks(
-    G: MaskGenerator, dataset: ImageDataset, batch_size: int, dev: torch.device, desc: str | None = None
+    G: MaskGenerator, dataset: ImageDataset, batch_size: int, *, dev: torch.device, desc: str | None = None
 ) -> np.ndarray:
     """Mp for every image of `dataset`, as float16 (N, h, w), in dataset order."""
     G.eval()
     out = []
-    for images, _, _ in inference_batches(dataset, batch_size, dev, desc):
+    for images, _, _ in inference_batches(dataset, batch_size, dev, desc=desc):
         with autocast(dev):
             mp = G(images)
         out.append(as_grid(mp.float(), G.grid).cpu().half())

@@ -29,7 +29,7 @@ def dataset_warning(dataset: str, model: str | Path) -> str | None:
     if dataset == "synthetic":
         return (
             f"warning: {model} was trained on the built-in synthetic faces, so its labels for real photos "
-            'are guesses; train on real faces first (README, "A first real model": FERPlus)'
+            'are guesses; train on real faces first (docs/usage.md, "A first real model (FERPlus)")'
         )
     return None
 
