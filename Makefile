@@ -23,14 +23,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 repro: setup
 	dvc repro
 
-# A first model of real faces (README, "A first real model"): FERPlus on the CPU, then predict on a photo.
+# A first model of real faces (docs/usage.md, "A first real model"): FERPlus on the CPU, then predict on a photo.
 #   make ferplus FERPLUS=/data/ferplus PHOTO=photo.jpg
 ferplus: setup
-	@test -n "$(FERPLUS)" || { echo "make ferplus: set FERPLUS to the FERPlus folder (README)" >&2; exit 2; }
+	@test -n "$(FERPLUS)" || { echo "make ferplus: set FERPLUS to the FERPlus folder (docs/usage.md)" >&2; exit 2; }
 	dvc exp run -n ferplus-cpu $$(mvt-fer preset ferplus-cpu --root "$(FERPLUS)")
 	$(if $(PHOTO),mvt-fer predict "$(PHOTO)" --out faces.csv --overlay-dir overlays/)
 
-LINTED := src tests stages benchmarks
+LINTED := src tests stages benchmarks experiments
 
 test: setup lint
 	python -m pytest $(PYTEST_ARGS)
@@ -55,7 +55,7 @@ plots-template: setup
 bench: setup
 	python benchmarks/bench.py
 
-# Data at scale, simulated (README "Performance"): prepare's peak memory and speed on generated AffectNet
+# Data at scale, simulated (docs/performance.md): prepare's peak memory and speed on generated AffectNet
 # trees, the loader's images/s per core at 224 px (ends with one JSON object; ~2.5 min, ~7 GB of temp disk).
 bench-scale: setup
 	python benchmarks/scale.py --images 2000,20000 --size 224

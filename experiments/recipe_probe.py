@@ -1,0 +1,144 @@
+"""Classifier recipe probe: train_mvt's loop without masks or relabeling on a prepared store, with params
+overridden as `dvc exp run -S` would; prints val accuracy per epoch and one JSON line. How README's
+"Training recipe" table (synthetic demo data) and "A real run on CPU: FERPlus at 48 px" recipe table were
+measured (choices are made on val, never on test).
+
+    python experiments/recipe_probe.py -S model.stem=patch -S mvt.epochs=10      # the committed params.yaml
+    python experiments/recipe_probe.py --preset ferplus-cpu --root ../shared/data/ferplus \\
+        --out results/ferplus-cpu/recipe_probe.json -S model.stem=conv -S mvt.lr=0.001 -S mvt.lr_gamma=0.9 \\
+        -S mvt.epochs=30 -S mvt.augment.shift=0.08                                # the preset's row
+    python experiments/recipe_probe.py --workspace DIR -S ...                    # a workspace already prepared
+
+Without --workspace it works in a temporary clone of the repository's HEAD (tempfile.TemporaryDirectory,
+removed at the end), with the clone's own src/ on PYTHONPATH: `dvc exp run [$(mvt-fer preset NAME --root
+DIR)] [-S ...] prepare` there, then the probe in the clone. Needs the repository's .venv (make setup).
+
+Prints the JSON line; with --out also writes it there (results/ferplus-cpu/recipe_probe.json is the preset's
+row). Time (README): the synthetic rows 16-33 s per epoch on the 2-core machine (about 3-4 minutes for 10
+epochs, plus prepare); the FERPlus preset's row 32.6 minutes (plus prepare).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clone_env(clone: Path) -> dict[str, str]:
+    """The environment for commands in `clone`: its own code first, the repository's .venv on PATH."""
+    venv = ROOT / ".venv" / "bin"
+    path = f"{venv}{os.pathsep}{os.environ.get('PATH', '')}" if venv.is_dir() else os.environ.get("PATH", "")
+    return os.environ | {"PYTHONPATH": str(clone / "src"), "PATH": path, "NO_ALBUMENTATIONS_UPDATE": "1"}
+
+
+def prepare_clone(clone: Path, preset: str | None, root: Path | None, subset_lists: Path | None, set_: list[str]):
+    """Clone the repository and run its prepare stage with the preset's flags and the overrides, as a DVC
+    experiment (`-S` writes them into the clone's params.yaml)."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = clone_env(clone)
+    flags: list[str] = []
+    if preset:
+        command = ["mvt-fer", "preset", preset]
+        command += ["--root", str(root)] if root else []
+        command += ["--subset-lists", str(subset_lists)] if subset_lists else []
+        flags = subprocess.run(command, cwd=clone, env=env, check=True, capture_output=True, text=True).stdout.split()
+    overrides = [arg for s in set_ for arg in ("-S", s)]
+    run = ["dvc", "exp", "run", "-q", "-n", "recipe-probe", *flags, *overrides, "prepare"]
+    subprocess.run(run, cwd=clone, env=env, check=True)
+
+
+def probe(set_: list[str], params: str) -> dict:
+    """The probe in the current directory, a workspace whose data/prepared is built."""
+    from ruamel.yaml import YAML
+
+    from mvt_fer.data.dataset import ImageDataset
+    from mvt_fer.engine import runtime
+    from mvt_fer.engine.inference import predict
+    from mvt_fer.engine.train import fit_classifier
+    from mvt_fer.metrics import confusion_matrix, mean_class_accuracy
+    from mvt_fer.models import create_classifier
+    from mvt_fer.params import parse_params, read_yaml
+    from mvt_fer.pipeline.paths import open_store
+    from mvt_fer.presets import set_dotted
+    from mvt_fer.relabel import LabelStore
+
+    yaml = YAML(typ="safe", pure=True)
+    overrides = {k: yaml.load(v) for k, v in (s.split("=", 1) for s in set_)}
+    p = parse_params(set_dotted(read_yaml(params), overrides), source=f"{params} with {overrides}")
+    runtime.seed_everything(p.seed)
+    store = open_store(p)
+    rows = store.rows("train")
+    model = create_classifier(p.model, store.num_classes, store.image_size)
+    train = ImageDataset(store.images("train"))
+    val = (ImageDataset(store.images("val")), store.rows("val")["label"].to_numpy())
+    dev, start = runtime.device(), time.perf_counter()
+    history = fit_classifier(
+        model,
+        train,
+        LabelStore(rows["label"].to_numpy(), rows["clean_label"].to_numpy()),
+        p=p.mvt,
+        seed=p.seed,
+        dev=dev,
+        monitor={"val": val},
+        eval_batch_size=p.evaluate.batch_size,
+    )
+    pred = predict(model, val[0], p.evaluate.batch_size, dev=dev).argmax(-1)
+    return {
+        "overrides": overrides,
+        "val_acc": [round(r["val_acc"], 3) for r in history],
+        "val_mean_class_acc": round(float(mean_class_accuracy(confusion_matrix(val[1], pred, store.num_classes))), 3),
+        "seconds": round(time.perf_counter() - start),
+    }
+
+
+def main(
+    set_: list[str] = typer.Option([], "--set", "-S", help="key=value, as for dvc exp run -S"),
+    preset: str | None = typer.Option(None, help="a preset (`mvt-fer preset`) the clone's prepare runs with"),
+    root: Path | None = typer.Option(None, help="the dataset's raw folder, with --preset (prepare.root)"),
+    subset_lists: Path | None = typer.Option(None, help="the RAN lists' folder, with --preset"),
+    workspace: Path | None = typer.Option(
+        None, help="probe this workspace (data/prepared already built) instead of a temporary clone"
+    ),
+    params: str = typer.Option("params.yaml", help="with --workspace: the params file the overrides apply to"),
+    out: Path | None = typer.Option(None, help="also write the JSON line to this file"),
+) -> None:
+    bad = [s for s in set_ if "=" not in s]
+    if bad:
+        raise typer.BadParameter(f"expected key=value, got {bad[0]!r}", param_hint="-S")
+    out = out.resolve() if out else None
+    if workspace is not None:
+        if preset or root or subset_lists:
+            raise typer.BadParameter(
+                "--preset, --root and --subset-lists are for the temporary clone", param_hint="--workspace"
+            )
+        os.chdir(workspace)
+        line = json.dumps(probe(set_, params))
+        print(line)
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(line + "\n")
+        return
+    if (root or subset_lists) and not preset:
+        raise typer.BadParameter("--root and --subset-lists need --preset", param_hint="--preset")
+    with tempfile.TemporaryDirectory(prefix="recipe-probe.") as tmp:
+        clone = Path(tmp) / "repo"
+        prepare_clone(
+            clone, preset, root.resolve() if root else None, subset_lists.resolve() if subset_lists else None, set_
+        )
+        # The probe itself in a fresh process, so that it imports the clone's code (PYTHONPATH), as prepare did.
+        command = [sys.executable, str(Path(__file__).resolve()), "--workspace", str(clone)]
+        command += [arg for s in set_ for arg in ("-S", s)] + (["--out", str(out)] if out else [])
+        subprocess.run(command, cwd=clone, env=clone_env(clone), check=True)
+
+
+if __name__ == "__main__":
+    typer.run(main)
