@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces README "Mask bounds", the decoy-set table (Table 1's four rows on `mvt-fer preset
+# Reproduces docs/results.md "Mask bounds", the decoy-set table (Table 1's four rows on `mvt-fer preset
 # synthetic-decoys`), one seed per argument: G (the whole pipeline, the MGN as the committed params.yaml
 # runs it), random and oracle masks (`masks.source`, the masks / train_mvt / evaluate stages again), and no
 # masks (`mvt.use_masks=false`, train_mvt / evaluate again).
@@ -16,7 +16,7 @@
 # (masks.source=generator; the classifier does not read masks); the committed seed*-none/masks.json are the
 # oracle row's, which the first version of this script left in the workspace.
 #
-# Time (README "Mask bounds", the 2-core machine): the G row 248-400 s, the other rows 110-125 s each, so
+# Time (docs/results.md "Mask bounds", the 2-core machine): the G row 248-400 s, the other rows 110-125 s each, so
 # about 10-13 minutes per seed. Each row prints its seconds.
 set -euo pipefail
 

@@ -1,4 +1,4 @@
-"""Eq. 2's view of a decoy (README "Mask bounds", the decoy set: "Measured on seed 0's D"): train G and D as
+"""Eq. 2's view of a decoy (docs/results.md "Mask bounds", the decoy set: "Measured on seed 0's D"): train G and D as
 train_mgn does on the synthetic-decoys data of one seed, then score D on validation views showing only
 (a) the oracle's patches of decoy images (mostly the decoy), (b) the oracle's patches of clear images
 (background next to the face), (c) G's own soft view, and on the full images; report D's Eq. 3 variance
@@ -12,7 +12,7 @@ Without --workspace it works in a temporary clone of the repository's HEAD (temp
 removed at the end), with the clone's own src/ on PYTHONPATH: `dvc exp run $(mvt-fer preset
 synthetic-decoys) -S seed=S prepare` there, then the probe in the clone.
 
-Writes results/bounds-decoys/seed<S>-eq2-views.json (or --out) and prints it. Time: not timed (README gives
+Writes results/bounds-decoys/seed<S>-eq2-views.json (or --out) and prints it. Time: not timed (docs/results.md gives
 no duration; it runs prepare and one MGN training on the decoy set).
 """
 

@@ -1,6 +1,6 @@
 """Classifier recipe probe: train_mvt's loop without masks or relabeling on a prepared store, with params
-overridden as `dvc exp run -S` would; prints val accuracy per epoch and one JSON line. How README's
-"Training recipe" table (synthetic demo data) and "A real run on CPU: FERPlus at 48 px" recipe table were
+overridden as `dvc exp run -S` would; prints val accuracy per epoch and one JSON line. How docs/method.md's
+"Training recipe" table (synthetic demo data) and docs/results.md's "FERPlus on a CPU at 48 px" recipe table were
 measured (choices are made on val, never on test).
 
     python experiments/recipe_probe.py -S model.stem=patch -S mvt.epochs=10      # the committed params.yaml
@@ -14,7 +14,7 @@ removed at the end), with the clone's own src/ on PYTHONPATH: `dvc exp run [$(mv
 DIR)] [-S ...] prepare` there, then the probe in the clone. Needs the repository's .venv (make setup).
 
 Prints the JSON line; with --out also writes it there (results/ferplus-cpu/recipe_probe.json is the preset's
-row). Time (README): the synthetic rows 16-33 s per epoch on the 2-core machine (about 3-4 minutes for 10
+row). Time (docs/results.md): the synthetic rows 16-33 s per epoch on the 2-core machine (about 3-4 minutes for 10
 epochs, plus prepare); the FERPlus preset's row 32.6 minutes (plus prepare).
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces README "Ablation", the probe "With a classifier that is mostly right, precision passes 0.8":
+# Reproduces docs/results.md "Relabeling studies", the probe "With a classifier that is mostly right, precision passes 0.8":
 # the ablation's relabel settings (start epoch 2, delta 0.4, gate 0.45, 4,200 training images, test curves)
 # on the default set without decoys and with cue_noise 0.2, label noise 0.3, no masks, linear f; relabeling
 # on and off, seeds 0, 1, 2.
@@ -15,7 +15,7 @@
 # Writes results/relabel-mostly-right/s<seed>-<true|false>/{train.json,eval.json,curves.csv}, then
 # results/relabel-mostly-right/summary.txt (experiments/summarize_relabel.py).
 #
-# Time: not timed (README gives no duration); each run prints its seconds.
+# Time: not timed (docs/results.md gives no duration); each run prints its seconds.
 set -euo pipefail
 
 usage="usage: $0   (no arguments; writes results/relabel-mostly-right/)"

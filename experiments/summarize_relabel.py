@@ -1,7 +1,7 @@
-"""Summarizes experiments/relabel_mostly_right.sh's runs (README "Ablation", the probe "With a classifier that
-is mostly right, precision passes 0.8"): per seed, test and val accuracy with relabeling and without, then
-their mean ± sample std over the seeds that have both runs, and relabeling's precision, recall, number of
-changes and first epoch.
+"""Summarizes experiments/relabel_mostly_right.sh's runs (docs/results.md "Relabeling studies", the probe
+"With a classifier that is mostly right, precision passes 0.8"): per seed, test and val accuracy with
+relabeling and without, then their mean ± sample std over the seeds that have both runs, and relabeling's
+precision, recall, number of changes and first epoch.
 
     python experiments/summarize_relabel.py                                 # results/relabel-mostly-right
     python experiments/summarize_relabel.py results/relabel-mostly-right

@@ -166,6 +166,22 @@ MUTATIONS = (
         (("data/synthetic.py", "return (label + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)", "return label"),),
         ("tests/data/test_synthetic.py",),
     ),
+    Mutation(
+        "vote targets: the loss falls back to the majority label",
+        (
+            (
+                "engine/train.py",
+                "trained_on = targets if soft_targets is None else",
+                "trained_on = targets if True else",
+            ),
+        ),
+        ("tests/engine/test_train.py::test_vote_targets_train_on_the_distribution_and_score_on_the_label",),
+    ),
+    Mutation(
+        "vote targets: single votes are not dropped as outliers",
+        (("losses.py", "votes = np.where(votes <= 1, 0, votes)", "votes = np.where(votes < 1, 0, votes)"),),
+        ("tests/test_losses.py::test_vote_distribution_drops_single_votes_and_sums_to_one",),
+    ),
 )
 
 

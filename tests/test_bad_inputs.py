@@ -123,6 +123,12 @@ def _cases(tmp, tiny):
             "w.pth does not exist",
         ),
         (
+            "vote targets on a dataset without votes",
+            "train-mvt",
+            merge(tiny, {"mvt": {"targets": "votes", "use_masks": False}, "relabel": {"enabled": False}}),
+            "mvt.targets: votes needs the annotators' votes, which dataset synthetic does not have",
+        ),
+        (
             "pretrained weights for the conv stem",
             "train-mgn",
             merge(tiny, {"model": {"pretrained": "timm"}}),

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,6 +10,7 @@ from mvt_fer.losses import (
     mask_area_penalty,
     prediction_variance,
     sampled_generator_loss,
+    vote_distribution,
 )
 from mvt_fer.masking import bernoulli_log_prob
 
@@ -105,3 +107,13 @@ def test_sampled_generator_loss_prefers_the_draw_that_leaves_d_undecided():
     loss = sampled_generator_loss(log_prob, torch.tensor([[0.0], [0.2]]), torch.full((1, 2), 0.15), 0.15)
     loss.backward()
     assert logits.grad[0] < 0 < logits.grad[1]
+
+
+def test_vote_distribution_drops_single_votes_and_sums_to_one():
+    #                  neu hap sur sad ang dis fea con
+    votes = np.array([[6, 0, 1, 1, 0, 0, 0, 0], [4, 3, 0, 0, 2, 1, 0, 0], [0, 0, 0, 0, 0, 0, 0, 5]])
+    q = vote_distribution(votes)
+    assert q.dtype == np.float32 and np.allclose(q.sum(1), 1)
+    assert q[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]  # the two single votes are outliers
+    assert np.allclose(q[1], [4 / 9, 3 / 9, 0, 0, 2 / 9, 0, 0, 0])
+    assert q[2].argmax() == 7 and q[2].max() == 1

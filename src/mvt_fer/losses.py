@@ -1,7 +1,8 @@
-"""The mask generation network's losses (paper Eq. 1-4): pure tensor functions."""
+"""The losses: the mask generation network's (paper Eq. 1-4) and the classifier's vote targets; pure functions."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -52,3 +53,11 @@ def sampled_generator_loss(
     advantage = variance - variance.mean(0, keepdim=True)
     surrogate = (advantage * log_prob).mean()
     return variance.mean() + surrogate - surrogate.detach() + mask_area_penalty(mp, mask_ratio).mean()
+
+
+def vote_distribution(votes: np.ndarray) -> np.ndarray:
+    """The annotators' label distribution (N, 8) from the emotion vote counts (N, 8), as FERPlus's reference
+    code trains on it (Barsoum et al., 2016, "probability"): a single vote is an outlier and counts 0, the
+    rest is normalised to sum to 1. Every row prepare keeps has a majority class of at least 2 votes."""
+    votes = np.where(votes <= 1, 0, votes).astype(np.float64)
+    return (votes / votes.sum(1, keepdims=True)).astype(np.float32)

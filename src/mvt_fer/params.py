@@ -214,6 +214,19 @@ class MvtParams(Section):
         description="uniform: each image once per epoch; balanced: draw images with probability "
         "1/(count of their class), as many as there are (class-balanced oversampling, for AffectNet)",
     )
+    targets: Literal["hard", "votes"] = Field(
+        "hard",
+        description="what the classifier is trained on: hard = the (majority) label; votes = the annotators' "
+        "label distribution, cross-entropy against it (FERPlus only; accuracy is still on the majority label)",
+    )
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="label smoothing of the classifier's cross-entropy (0: none, the paper's)"
+    )
+    ema_decay: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        None,
+        description="keep an exponential moving average of the classifier's weights (timm's ModelEmaV3) with "
+        "this decay per step; it is what is scored each epoch and saved. null: none (the paper's)",
+    )
     use_masks: bool = Field(
         True, description="train and evaluate on MGN-masked images from data/masks (false: the paper's baseline)"
     )
@@ -252,6 +265,11 @@ class EvaluateParams(Section):
         1000,
         description="bootstrap resamples of the test set for the 95% intervals of accuracy and mean-class "
         "accuracy (eval.json `ci95`; seeded by `seed`); 0: none",
+    )
+    tta: bool = Field(
+        False,
+        description="test-time augmentation: average the class probabilities of each image and its "
+        "horizontal mirror (its keep-mask mirrored too); false: the image alone (the paper's)",
     )
     cross_test: str | None = Field(
         None,
@@ -298,6 +316,11 @@ class Params(Section):
         if self.model.stem == "conv" and self.model.pretrained != "none":
             raise ValueError(
                 f"model.stem: conv has no pretrained weights; set model.stem: patch to load {self.model.pretrained}"
+            )
+        if self.mvt.targets == "votes" and self.relabel.enabled:
+            raise ValueError(
+                "mvt.targets: votes trains on the annotators' distribution, and relabeling (Eq. 6) changes hard "
+                "labels; set relabel.enabled: false or mvt.targets: hard"
             )
         if self.model.depth is not None and self.mgn.depth > self.model.depth:
             raise ValueError(

@@ -52,6 +52,9 @@ def test_read_split_counts_every_drop_and_makes_three_channels(tmp_path):
     assert split.sources == ["FER2013Train/fer0000005.png", "FER2013Train/fer0000007.png"]
     assert dict(dropped) == {"no_majority": 3, "unknown": 1, "not_a_face": 1, "image_missing": 1, "image_unreadable": 1}
     assert (split.images[1] == split.images[1][..., :1]).all()  # grey stays grey in all three channels
+    # The eight emotion vote counts of each kept row, beside its majority label (what mvt.targets: votes reads).
+    kept_votes = np.array([VOTES[5], [9, 0, 0, 0, 0, 0, 0, 0, 0, 0]])[:, :8]
+    assert np.stack([split.extra[c] for c in ferplus.VOTES], 1).tolist() == kept_votes.tolist()
 
 
 def test_missing_or_corrupt_image_stops_with_file_and_line_by_default(tmp_path):
@@ -89,6 +92,8 @@ def test_csv_layout_reads_fer2013_with_ferplus_votes(tmp_path):
     assert report["train"]["dropped"] == {"not_a_face": 1} and report["val"]["dropped"] == {"no_majority": 1}
     assert splits["test"].images.shape == (1, 40, 40, 3)
     assert splits["train"].images[1].min() == splits["train"].images[1].max() == 20  # grey 20, resized
+    votes = np.stack([splits["train"].extra[c] for c in ferplus.VOTES], 1)
+    assert votes.tolist() == [VOTES[1][:8], VOTES[5][:8]]
 
 
 def test_csv_layout_rejects_mismatched_files(tmp_path):

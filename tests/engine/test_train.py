@@ -176,3 +176,87 @@ def test_batch_per_device_sets_the_global_batch_and_linear_scaling_the_lr(monkey
         )
         assert sizes == [batch] * (48 // batch)  # one process: the global batch is batch_per_device
         assert history[0]["lr"] == pytest.approx(lr)
+
+
+def test_vote_targets_train_on_the_distribution_and_score_on_the_label(monkeypatch):
+    # mvt.targets: votes: every step's loss is the cross-entropy against each row's vote distribution,
+    # H(q, p) = -sum_k q_k log p_k (not against its majority label), and train_acc is still on the labels.
+    import mvt_fer.engine.train as train
+
+    images, labels = _toy()
+    soft = np.zeros((len(labels), 2), np.float32)
+    soft[np.arange(len(labels)), labels.numpy()] = 0.7
+    soft[np.arange(len(labels)), 1 - labels.numpy()] = 0.3
+    steps, step = [], train.classifier_step
+
+    def record(model, optimizer, scheduler, *, images, keep, targets, **kw):
+        loss, logits = step(model, optimizer, scheduler, images=images, keep=keep, targets=targets, **kw)
+        steps.append((targets.clone(), logits.detach().clone(), loss.clone()))
+        return loss, logits
+
+    monkeypatch.setattr(train, "classifier_step", record)
+    seed_everything(0)
+    p = MvtParams(epochs=1, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=0, augment=AugmentParams(hflip=0.0))
+    history = fit_classifier(
+        create_classifier(MODEL, 2, 16),
+        ImageDataset(images),
+        LabelStore(labels.numpy(), labels.numpy()),
+        p=p,
+        seed=0,
+        dev=CPU,
+        soft_targets=soft,
+    )
+    assert len(steps) == 3 and 0 <= history[0]["train_acc"] <= 1
+    for targets, logits, loss in steps:
+        assert targets.dtype == torch.float32 and targets.shape == (16, 2)
+        assert sorted(set(targets.flatten().tolist())) == pytest.approx([0.3, 0.7])
+        expected = -(targets * logits.float().log_softmax(-1)).sum(-1).mean()
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    mean_loss = sum(loss.item() for *_, loss in steps) / 3
+    assert history[0]["train_loss"] == pytest.approx(mean_loss, rel=1e-6)
+
+
+def test_label_smoothing_is_the_smoothed_cross_entropy():
+    from mvt_fer.engine.train import classifier_step
+
+    torch.manual_seed(0)
+    model = create_classifier(MODEL, 3, 16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    x, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 3
+    loss, logits = classifier_step(model, opt, sched, images=x, keep=None, targets=y, label_smoothing=0.3)
+    log_p = logits.detach().float().log_softmax(-1)
+    smoothed = torch.full((8, 3), 0.1).scatter(1, y[:, None], 0.8)  # (1 - 0.3) on y + 0.3 / 3 everywhere
+    assert loss.item() == pytest.approx(-(smoothed * log_p).sum(-1).mean().item(), rel=1e-5)
+
+
+def test_ema_weights_are_what_is_scored_and_kept():
+    # A decay this close to 1 leaves the average at the initial weights: the model that comes back (what
+    # train_mvt saves) and the monitored accuracy are the average's, while the raw weights learn the task.
+    images, labels = _toy()
+    seed_everything(0)
+    model = create_classifier(MODEL, 2, 16)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    p = MvtParams(
+        epochs=3,
+        batch_size=16,
+        lr=2e-3,
+        warmup_epochs=0,
+        num_workers=0,
+        ema_decay=0.999999,
+        augment=AugmentParams(hflip=0.0),
+    )
+    history = fit_classifier(
+        model,
+        ImageDataset(images),
+        LabelStore(labels.numpy(), labels.numpy()),
+        p=p,
+        seed=0,
+        dev=CPU,
+        monitor={"whole": (ImageDataset(images), labels.numpy())},
+    )
+    weights = [k for k, v in start.items() if v.is_floating_point()]  # not BatchNorm's batch counter
+    moved = max((model.state_dict()[k] - start[k]).abs().max().item() for k in weights)
+    assert moved < 1e-3
+    assert history[-1]["train_acc"] > 0.9  # the raw weights, during training
+    assert history[-1]["whole_acc"] < 0.8  # the average's, near the untrained model's

@@ -9,7 +9,9 @@ Reads either layout:
 
 `label.csv` has no header; each line is `fer0000000.png,"(0, 0, 48, 48)",v0,...,v9` with ten vote counts
 in the order of VOTE_COLUMNS. Labels are the majority vote of FERPlus's reference code (`majority_vote`).
-Usage Training / PublicTest / PrivateTest are the Train / Valid / Test folders.
+Usage Training / PublicTest / PrivateTest are the Train / Valid / Test folders. Every kept row also keeps
+its eight emotion vote counts (index.csv columns `votes_<class>`): losses.vote_distribution turns them into
+the training target of `mvt.targets: votes`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .rows import Bad, Decoded, Plan, Rows, decode_file
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 VOTE_COLUMNS = (*CLASSES, "unknown", "NF")
+VOTES = tuple(f"votes_{c}" for c in CLASSES)  # the prepared store's columns
 FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
 CSV_FILES = ("fer2013.csv", "fer2013new.csv")
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -51,6 +54,13 @@ def majority_vote(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(reason == "", winner, -1), reason
 
 
+def with_votes(item: tuple, decode) -> Decoded | Bad:
+    """`decode` of (its item, the row's eight emotion vote counts): the votes ride along as per-row scalars."""
+    inner, votes = item
+    row = decode(inner)
+    return row if isinstance(row, Bad) else row | {name: int(v) for name, v in zip(VOTES, votes)}
+
+
 def read_label_csv(path: Path) -> pd.DataFrame:
     """One folder's label.csv as a table (image, votes...), with a one-line error naming a bad row."""
     if not path.is_file():
@@ -70,13 +80,15 @@ def read_split(folder: Path, size: int, name: str = "") -> Rows:
     table = read_label_csv(folder / "label.csv")
     labels, reasons = majority_vote(table[list(VOTE_COLUMNS)].to_numpy())
     kept = np.flatnonzero(labels >= 0)
-    items = [(str(folder / table["image"].iloc[i]), None, f"{folder / 'label.csv'}: line {i + 1}") for i in kept]
+    votes = table[list(CLASSES)].to_numpy()
+    items = [
+        ((str(folder / table["image"].iloc[i]), None, f"{folder / 'label.csv'}: line {i + 1}"), votes[i]) for i in kept
+    ]
     sources = [f"{folder.name}/{table['image'].iloc[i]}" for i in kept]
     empty = f"{folder}: no usable images (dropped: {{dropped}})"
     dropped = Counter(r for r in reasons if r)
-    return Rows(
-        name or folder.name, functools.partial(decode_file, size=size), items, labels[kept], sources, dropped, empty
-    )
+    decode = functools.partial(with_votes, decode=functools.partial(decode_file, size=size))
+    return Rows(name or folder.name, decode, items, labels[kept], sources, dropped, empty)
 
 
 def decode_pixels(item: tuple[str, str], size: int) -> Decoded | Bad:
@@ -117,7 +129,8 @@ def read_csv_layout(root: Path, size: int) -> dict[str, Rows]:
     votes = integer_table(new[list(VOTE_COLUMNS)], votes_path, 2, "vote counts must be non-negative integers")
     labels, reasons = majority_vote(votes)
     usage = new["Usage"].str.strip().to_numpy()
-    decode = functools.partial(decode_pixels, size=size)
+    decode = functools.partial(with_votes, decode=functools.partial(decode_pixels, size=size))
+    emotion_votes = votes[:, : len(CLASSES)]
     parts = {}
     for split, name in USAGE.items():
         rows = np.flatnonzero(usage == name)
@@ -125,7 +138,7 @@ def read_csv_layout(root: Path, size: int) -> dict[str, Rows]:
         parts[split] = Rows(
             split,
             decode,
-            [(fer["pixels"].iloc[i], f"{pixels_path}: line {i + 2}") for i in kept],
+            [((fer["pixels"].iloc[i], f"{pixels_path}: line {i + 2}"), emotion_votes[i]) for i in kept],
             labels[kept],
             [new["Image name"].iloc[i].strip() or f"{CSV_FILES[0]}:{i + 2}" for i in kept],
             Counter(reasons[i] for i in rows if reasons[i]),

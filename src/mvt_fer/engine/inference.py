@@ -21,15 +21,26 @@ def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device,
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, *, dev: torch.device, desc: str | None = None
+    model: torch.nn.Module,
+    dataset: ImageDataset,
+    batch_size: int,
+    *,
+    dev: torch.device,
+    desc: str | None = None,
+    tta: bool = False,
 ) -> np.ndarray:
-    """Class probabilities (N, K), float32, in dataset order."""
+    """Class probabilities (N, K), float32, in dataset order; with `tta` the mean of each image's and its
+    horizontal mirror's (the keep-mask mirrored with it)."""
     model.eval()
     out = []
     for images, keep, _ in inference_batches(dataset, batch_size, dev, desc=desc):
         with autocast(dev):
             logits = model(images, keep)
-        out.append(logits.float().softmax(-1).cpu())
+            mirrored = model(images.flip(-1), None if keep is None else keep.flip(-1)) if tta else None
+        probs = logits.float().softmax(-1)
+        if mirrored is not None:
+            probs = (probs + mirrored.float().softmax(-1)) / 2
+        out.append(probs.cpu())
     return torch.cat(out).numpy()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.utils import ModelEmaV3
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -33,12 +34,14 @@ def classifier_step(
     images: torch.Tensor,
     keep: torch.Tensor | None,
     targets: torch.Tensor,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One train_mvt update on a batch already on the device: (loss, detached, still on the device; logits).
-    Nothing here waits for the device: the loop checks the loss every CHECK_EVERY steps (`check_finite`)."""
+    `targets` are class indices (B,) or distributions (B, K), cross-entropy either way. Nothing here waits
+    for the device: the loop checks the loss every CHECK_EVERY steps (`check_finite`)."""
     with autocast(images.device):
         logits = model(images, keep)
-        loss = F.cross_entropy(logits.float(), targets)
+        loss = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
     update(model, loss, optimizer=optimizer, scheduler=scheduler)
     return loss.detach(), logits
 
@@ -60,10 +63,15 @@ def train_one_epoch(
     dev: torch.device,
     epoch: int,
     relabel: RelabelParams | None,
+    soft_targets: np.ndarray | None = None,
+    label_smoothing: float = 0.0,
+    after_step: Callable[[], None] | None = None,
 ) -> dict:
-    """One pass over `loader`, each batch trained on its labels as the store holds them now; with
-    `relabel` (this epoch relabels), each batch's predictions may then change them (Eq. 6). Returns lr,
-    train_loss and train_acc (on the labels as they stood), summed over processes."""
+    """One pass over `loader`, each batch trained on its labels as the store holds them now, or with
+    `soft_targets` (N, K) on those distributions (cross-entropy against them; mvt.targets: votes); with
+    `relabel` (this epoch relabels), each batch's predictions may then change the labels (Eq. 6). Returns
+    lr, train_loss and train_acc (on the labels as they stood), summed over processes. `after_step` runs
+    after every update (the weight EMA)."""
     # Sums stay on the device (float64, so they equal a sum of Python floats) until the epoch ends.
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
@@ -72,7 +80,12 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}", leave=False, disable=None)
     for step, (images, keep, index) in enumerate(bar, 1):
         targets = torch.from_numpy(labels.labels[index.numpy()]).to(dev, non_blocking=True)
-        loss, logits = classifier_step(model, optimizer, scheduler, images=images, keep=keep, targets=targets)
+        trained_on = targets if soft_targets is None else torch.from_numpy(soft_targets[index.numpy()]).to(dev)
+        loss, logits = classifier_step(
+            model, optimizer, scheduler, images=images, keep=keep, targets=trained_on, label_smoothing=label_smoothing
+        )
+        if after_step is not None:
+            after_step()
         loss_sum += loss.double() * len(targets)
         correct += (logits.argmax(-1) == targets).sum()
         seen += len(targets)
@@ -103,13 +116,16 @@ def fit_classifier(
     relabel: RelabelParams | None = None,
     resume: Resume | None = None,
     on_epoch: Callable[[list[dict]], None] | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> list[dict]:
     """Train `model` in place on `train_set`, reading targets from `labels` (indexed by dataset row), which
     the loop owns, never the DataLoader's workers (their copies would silently drop changes). Relabeling
     (Eq. 6) runs in the epochs `relabel_active` allows; a change holds until the sample is relabeled again.
     After every epoch the model is scored on each `monitor` set (name -> (dataset, true labels)). With
     `resume`, every epoch is checkpointed and a matching checkpoint continued. Returns one record per epoch;
-    `on_epoch` gets the records so far after each (on process 0)."""
+    `on_epoch` gets the records so far after each (on process 0). With `soft_targets` (N, K, by dataset
+    row) the loss is against those distributions instead of the labels (which still score train_acc). With
+    `p.ema_decay` the weights' moving average is what each epoch scores, and what `model` holds at the end."""
     model.to(dev)
     batch = (p.batch_per_device * distributed.world_size()) if p.batch_per_device else p.batch_size
     lr = p.lr * batch / p.batch_size if p.lr_scaling == "linear" else p.lr
@@ -132,6 +148,8 @@ def fit_classifier(
     if p.compile is True or (p.compile == "cuda" and dev.type == "cuda"):
         step_model = torch.compile(step_model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_exp_decay(len(loader), p.warmup_epochs, p.lr_gamma))
+    ema = ModelEmaV3(model, decay=p.ema_decay) if p.ema_decay is not None else None
+    scored = ema.module if ema is not None else model
 
     def one_epoch(epoch: int, seed_e: int, history: list[dict]) -> dict:
         relabeling = relabel is not None and relabel_active(relabel, epoch + 1, [h["train_acc"] for h in history])
@@ -145,17 +163,22 @@ def fit_classifier(
             dev=dev,
             epoch=epoch,
             relabel=relabel if relabeling else None,
+            soft_targets=soft_targets,
+            label_smoothing=p.label_smoothing,
+            after_step=(lambda: ema.update(model)) if ema is not None else None,
         )
         record = {"epoch": epoch + 1} | stats
         if relabel is not None and relabel.enabled:
             record["relabel_on"] = int(relabeling)
             record |= {f"relabel_{k}": v for k, v in labels.epoch_stats(epoch + 1).items()}
         for name, (dataset, truth) in (monitor or {}).items() if distributed.is_main() else ():
-            probs = predict(model, dataset, eval_batch_size, dev=dev)
+            probs = predict(scored, dataset, eval_batch_size, dev=dev)
             record[f"{name}_acc"] = float((probs.argmax(-1) == truth).mean())
         return record
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "labels": labels}
+    if ema is not None:
+        state["ema"] = ema.module
     history = run_epochs(
         "train_mvt",
         p.epochs,
@@ -170,4 +193,6 @@ def fit_classifier(
         digests = distributed.gather(hashlib.sha256(labels.labels.tobytes()).hexdigest())
         if len(set(digests)) != 1:
             raise RuntimeError(f"train_mvt: the label stores of the {len(digests)} processes differ")
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())  # what is saved and evaluated
     return history

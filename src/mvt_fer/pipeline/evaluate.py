@@ -31,7 +31,7 @@ def evaluate(p: Params) -> None:
         )
     rows = store.rows("test")
     test_set = ImageDataset(store.images("test"), classifier_keep(p, store, "test"))
-    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev=dev, desc="evaluate")
+    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev=dev, desc="evaluate", tta=p.evaluate.tta)
     y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
     result = M.summarize(
         y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
@@ -87,7 +87,7 @@ def cross_evaluate(p: Params, model, classes: list[str], *, image_size: int, dev
         mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev=dev, desc="cross masks")
         keep = reading.keep_grid(mp)
     dataset = ImageDataset(images, patch_masks=keep)
-    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev=dev, desc="cross evaluate")
+    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev=dev, desc="cross evaluate", tta=p.evaluate.tta)
     columns = np.array(sorted(set(mapping.values())))
     y_pred = columns[probs[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)

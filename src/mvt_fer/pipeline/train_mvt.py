@@ -9,7 +9,9 @@ from ..data.dataset import ImageDataset
 from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, fingerprint, save_classifier
 from ..engine.train import fit_classifier
+from ..errors import UserError
 from ..io import write_csv, write_json
+from ..losses import vote_distribution
 from ..models import create_classifier
 from ..params import Params
 from ..relabel import LabelStore, relabel_quality, started_epoch
@@ -55,6 +57,15 @@ def train_mvt(p: Params) -> None:
             flush=True,
         )
     resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
+    soft_targets = None
+    if p.mvt.targets == "votes":
+        votes = [f"votes_{c}" for c in store.classes]  # the columns of a dataset with annotator votes
+        if not set(votes) <= set(rows.columns):
+            raise UserError(
+                f"mvt.targets: votes needs the annotators' votes, which dataset {store.meta['dataset']} does not "
+                "have (only ferplus); use mvt.targets: hard"
+            )
+        soft_targets = vote_distribution(rows[votes].to_numpy())
     live = LiveCurves(LIVE / "train_mvt")
     records = fit_classifier(
         model,
@@ -68,6 +79,7 @@ def train_mvt(p: Params) -> None:
         relabel=p.relabel,
         resume=resume,
         on_epoch=live,
+        soft_targets=soft_targets,
     )
     if not distributed.is_main():
         return
