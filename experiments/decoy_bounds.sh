@@ -27,16 +27,9 @@ for seed in "$@"; do
   [[ "$seed" =~ ^[0-9]+$ ]] || { echo "$0: seed must be a non-negative integer, got '$seed'" >&2; exit 2; }
 done
 
-ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
+# shellcheck source=experiments/work_clone.sh
+. "$(dirname "${BASH_SOURCE[0]}")/work_clone.sh" decoy-bounds
 OUT=$ROOT/results/bounds-decoys
-WORK=$(mktemp -d -t decoy-bounds.XXXXXX)
-cleanup() { if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work copy kept: $WORK" >&2; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-
-git clone -q "$ROOT" "$WORK/repo"
-cd "$WORK/repo"
-if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
-export PYTHONPATH="$WORK/repo/src" NO_ALBUMENTATIONS_UPDATE=1
 
 flags=$(mvt-fer preset synthetic-decoys)  # a failure stops here (set -e); inside <<< it would not
 read -ra PRESET <<< "$flags"

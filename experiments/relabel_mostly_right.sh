@@ -25,16 +25,9 @@ if [ "$#" -gt 0 ]; then
   exit 2
 fi
 
-ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
+# shellcheck source=experiments/work_clone.sh
+. "$(dirname "${BASH_SOURCE[0]}")/work_clone.sh" relabel-mostly-right
 OUT=$ROOT/results/relabel-mostly-right
-WORK=$(mktemp -d -t relabel-mostly-right.XXXXXX)
-cleanup() { if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work copy kept: $WORK" >&2; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-
-git clone -q "$ROOT" "$WORK/repo"
-cd "$WORK/repo"
-if [ -d "$ROOT/.venv/bin" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
-export PYTHONPATH="$WORK/repo/src" NO_ALBUMENTATIONS_UPDATE=1
 
 SETTINGS=(
   -S prepare.noise_rate=0.3 -S prepare.synthetic.cue_noise=0.2 -S prepare.synthetic.n_train=4200
