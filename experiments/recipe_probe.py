@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 import typer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,7 @@ def probe(set_: list[str], params: str) -> dict:
     from mvt_fer.models import create_classifier
     from mvt_fer.params import parse_params, read_yaml
     from mvt_fer.pipeline.paths import open_store
+    from mvt_fer.pipeline.train_mvt import training_targets
     from mvt_fer.presets import set_dotted
     from mvt_fer.relabel import LabelStore
 
@@ -81,6 +83,15 @@ def probe(set_: list[str], params: str) -> dict:
     train = ImageDataset(store.images("train"))
     val = (ImageDataset(store.images("val")), store.rows("val")["label"].to_numpy())
     dev, start = runtime.device(), time.perf_counter()
+    # With mvt.ema_decay the loop ends by loading the average into `model`; the raw weights are taken after
+    # the last epoch's record (on_epoch runs before that load). The average never feeds back into training,
+    # so one run reads both, each with and without flip TTA: four rows of the lever table for one training.
+    raw: dict[str, torch.Tensor] = {}
+
+    def keep_raw(history: list[dict]) -> None:
+        if len(history) == p.mvt.epochs:
+            raw.update({k: v.clone() for k, v in model.state_dict().items()})
+
     history = fit_classifier(
         model,
         train,
@@ -90,13 +101,28 @@ def probe(set_: list[str], params: str) -> dict:
         dev=dev,
         monitor={"val": val},
         eval_batch_size=p.evaluate.batch_size,
+        on_epoch=keep_raw,
+        soft_targets=training_targets(p, store, rows),
     )
-    pred = predict(model, val[0], p.evaluate.batch_size, dev=dev).argmax(-1)
+    seconds = round(time.perf_counter() - start)
+    weights = {"raw": raw}
+    if p.mvt.ema_decay is not None:
+        weights["ema"] = {k: v.clone() for k, v in model.state_dict().items()}
+    readings = {}
+    for name, state in weights.items():
+        model.load_state_dict(state)
+        for tta in (False, True):
+            pred = predict(model, val[0], p.evaluate.batch_size, dev=dev, tta=tta).argmax(-1)
+            matrix = confusion_matrix(val[1], pred, store.num_classes)
+            readings[name + ("+tta" if tta else "")] = {
+                "val_acc": round(float((pred == val[1]).mean()), 4),
+                "val_mean_class_acc": round(float(mean_class_accuracy(matrix)), 4),
+            }
     return {
         "overrides": overrides,
-        "val_acc": [round(r["val_acc"], 3) for r in history],
-        "val_mean_class_acc": round(float(mean_class_accuracy(confusion_matrix(val[1], pred, store.num_classes))), 3),
-        "seconds": round(time.perf_counter() - start),
+        "val_acc": [round(r["val_acc"], 3) for r in history],  # per epoch: the average's, with mvt.ema_decay
+        "final": readings,
+        "seconds": seconds,
     }
 
 

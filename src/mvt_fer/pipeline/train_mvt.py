@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import plots
@@ -28,6 +29,20 @@ from .paths import (
     classifier_keep,
     open_store,
 )
+
+
+def training_targets(p: Params, store, rows: pd.DataFrame) -> np.ndarray | None:
+    """The soft targets `mvt.targets` asks for (None: the hard labels): FERPlus's vote distributions, by
+    train row; a one-line error on a dataset without votes."""
+    if p.mvt.targets == "hard":
+        return None
+    votes = [f"votes_{c}" for c in store.classes]  # the columns of a dataset with annotator votes
+    if not set(votes) <= set(rows.columns):
+        raise UserError(
+            f"mvt.targets: votes needs the annotators' votes, which dataset {store.meta['dataset']} does not "
+            "have (only ferplus); use mvt.targets: hard"
+        )
+    return vote_distribution(rows[votes].to_numpy())
 
 
 def train_mvt(p: Params) -> None:
@@ -57,15 +72,7 @@ def train_mvt(p: Params) -> None:
             flush=True,
         )
     resume = Resume(CHECKPOINTS / "train_mvt.pt", fingerprint(p, PREPARED, *([MASKS] if p.mvt.use_masks else [])))
-    soft_targets = None
-    if p.mvt.targets == "votes":
-        votes = [f"votes_{c}" for c in store.classes]  # the columns of a dataset with annotator votes
-        if not set(votes) <= set(rows.columns):
-            raise UserError(
-                f"mvt.targets: votes needs the annotators' votes, which dataset {store.meta['dataset']} does not "
-                "have (only ferplus); use mvt.targets: hard"
-            )
-        soft_targets = vote_distribution(rows[votes].to_numpy())
+    soft_targets = training_targets(p, store, rows)
     live = LiveCurves(LIVE / "train_mvt")
     records = fit_classifier(
         model,
