@@ -5,17 +5,22 @@ measured (choices are made on val, never on test).
 
     python experiments/recipe_probe.py -S model.stem=patch -S mvt.epochs=10      # the committed params.yaml
     python experiments/recipe_probe.py --preset ferplus-cpu --root ../shared/data/ferplus \\
-        --out results/ferplus-cpu/recipe_probe.json -S model.stem=conv -S mvt.lr=0.001 -S mvt.lr_gamma=0.9 \\
-        -S mvt.epochs=30 -S mvt.augment.shift=0.08                                # the preset's row
+        --out results/ferplus-cpu/levers/votes.json -S relabel.enabled=false -S mvt.ema_decay=0.999 \\
+        -S mvt.targets=votes                                    # a FERPlus lever row (and its EMA and TTA rows)
     python experiments/recipe_probe.py --workspace DIR -S ...                    # a workspace already prepared
 
 Without --workspace it works in a temporary clone of the repository's HEAD (tempfile.TemporaryDirectory,
 removed at the end), with the clone's own src/ on PYTHONPATH: `dvc exp run [$(mvt-fer preset NAME --root
 DIR)] [-S ...] prepare` there, then the probe in the clone. Needs the repository's .venv (make setup).
 
-Prints the JSON line; with --out also writes it there (results/ferplus-cpu/recipe_probe.json is the preset's
-row). Time (docs/results.md): the synthetic rows 16-33 s per epoch on the 2-core machine (about 3-4 minutes for 10
-epochs, plus prepare); the FERPlus preset's row 32.6 minutes (plus prepare).
+Prints the JSON line: the overrides, val accuracy per epoch (the weight average's with mvt.ema_decay), and
+under "final" val accuracy and mean-class accuracy of the last weights with and without flip TTA ("raw",
+"raw+tta") and, with mvt.ema_decay, of the average ("ema", "ema+tta"): the average never feeds back into
+training, so one run gives four rows of a lever table. With --out it also writes the line there
+(results/ferplus-cpu/levers/ holds the FERPlus lever rows, results/ferplus-cpu/recipe_probe.json the preset's
+row before the batched augmentation). Time (docs/results.md): the synthetic rows 16-33 s per epoch on the
+2-core machine (about 3-4 minutes for 10 epochs, plus prepare); a FERPlus row of 30 epochs 32-38 minutes
+(plus 2 minutes of prepare).
 """
 
 from __future__ import annotations

@@ -230,6 +230,32 @@ def test_label_smoothing_is_the_smoothed_cross_entropy():
     assert loss.item() == pytest.approx(-(smoothed * log_p).sum(-1).mean().item(), rel=1e-5)
 
 
+def test_ema_does_not_change_the_training_run():
+    # The lever table reads the raw and the averaged weights from one run (experiments/recipe_probe.py):
+    # that holds only if the average draws nothing from the random streams and feeds nothing back.
+    images, labels = _toy()
+
+    def run(ema_decay):
+        seed_everything(0)
+        model = create_classifier(MODEL, 2, 16)
+        raw = {}
+        p = MvtParams(epochs=2, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=0, ema_decay=ema_decay)
+        history = fit_classifier(
+            model,
+            ImageDataset(images),
+            LabelStore(labels.numpy(), labels.numpy()),
+            p=p,
+            seed=0,
+            dev=CPU,
+            on_epoch=lambda h: raw.update({k: v.clone() for k, v in model.state_dict().items()}),
+        )
+        return [h["train_loss"] for h in history], raw
+
+    (loss_plain, raw_plain), (loss_ema, raw_ema) = run(None), run(0.9)
+    assert loss_plain == loss_ema
+    assert all(torch.equal(raw_plain[k], raw_ema[k]) for k in raw_plain)
+
+
 def test_ema_weights_are_what_is_scored_and_kept():
     # A decay this close to 1 leaves the average at the initial weights: the model that comes back (what
     # train_mvt saves) and the monitored accuracy are the average's, while the raw weights learn the task.
