@@ -70,7 +70,7 @@ def probe(set_: list[str], params: str) -> dict:
     from mvt_fer.engine import runtime
     from mvt_fer.engine.inference import predict
     from mvt_fer.engine.train import fit_classifier
-    from mvt_fer.metrics import confusion_matrix, mean_class_accuracy
+    from mvt_fer.metrics import accuracy, confusion_matrix, mean_class_accuracy
     from mvt_fer.models import create_classifier
     from mvt_fer.params import parse_params, read_yaml
     from mvt_fer.pipeline.paths import open_store
@@ -120,7 +120,7 @@ def probe(set_: list[str], params: str) -> dict:
             pred = predict(model, val[0], p.evaluate.batch_size, dev=dev, tta=tta).argmax(-1)
             matrix = confusion_matrix(val[1], pred, store.num_classes)
             readings[name + ("+tta" if tta else "")] = {
-                "val_acc": round(float((pred == val[1]).mean()), 4),
+                "val_acc": round(float(accuracy(matrix)), 4),
                 "val_mean_class_acc": round(float(mean_class_accuracy(matrix)), 4),
             }
     return {

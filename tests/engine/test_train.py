@@ -33,7 +33,11 @@ def _toy(n=48):
     return images, torch.as_tensor(labels)
 
 
-def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), compile=False):
+def _fit(
+    num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), compile=False, ema_decay=None, on_epoch=None
+):
+    """Train the toy task; `on_epoch(model, history)` runs after every epoch (before an average replaces the
+    weights at the end)."""
     images, labels = _toy()
     seed_everything(seed)
     model = create_classifier(MODEL, 2, 16)
@@ -45,6 +49,7 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
         num_workers=num_workers,
         augment=augment,
         compile=compile,
+        ema_decay=ema_decay,
     )
     ds = ImageDataset(images)
     history = fit_classifier(
@@ -55,6 +60,7 @@ def _fit(num_workers=0, epochs=3, seed=0, augment=AugmentParams(hflip=0.0), comp
         seed=seed,
         dev=torch.device("cpu"),
         monitor={"train": (ImageDataset(images), labels.numpy())},
+        on_epoch=(lambda h: on_epoch(model, h)) if on_epoch else None,
     )
     return model, history
 
@@ -233,21 +239,12 @@ def test_label_smoothing_is_the_smoothed_cross_entropy():
 def test_ema_does_not_change_the_training_run():
     # The lever table reads the raw and the averaged weights from one run (experiments/recipe_probe.py):
     # that holds only if the average draws nothing from the random streams and feeds nothing back.
-    images, labels = _toy()
-
     def run(ema_decay):
-        seed_everything(0)
-        model = create_classifier(MODEL, 2, 16)
         raw = {}
-        p = MvtParams(epochs=2, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=0, ema_decay=ema_decay)
-        history = fit_classifier(
-            model,
-            ImageDataset(images),
-            LabelStore(labels.numpy(), labels.numpy()),
-            p=p,
-            seed=0,
-            dev=CPU,
-            on_epoch=lambda h: raw.update({k: v.clone() for k, v in model.state_dict().items()}),
+        _, history = _fit(
+            epochs=2,
+            ema_decay=ema_decay,
+            on_epoch=lambda model, h: raw.update({k: v.clone() for k, v in model.state_dict().items()}),
         )
         return [h["train_loss"] for h in history], raw
 

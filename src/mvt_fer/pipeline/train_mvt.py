@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import plots
 from ..data.dataset import ImageDataset
+from ..data.store import PreparedStore
 from ..engine import distributed, runtime
 from ..engine.checkpoint import Resume, fingerprint, save_classifier
 from ..engine.train import fit_classifier
@@ -31,7 +32,7 @@ from .paths import (
 )
 
 
-def training_targets(p: Params, store, rows: pd.DataFrame) -> np.ndarray | None:
+def training_targets(p: Params, store: PreparedStore, rows: pd.DataFrame) -> np.ndarray | None:
     """The soft targets `mvt.targets` asks for (None: the hard labels): FERPlus's vote distributions, by
     train row; a one-line error on a dataset without votes."""
     if p.mvt.targets == "hard":
