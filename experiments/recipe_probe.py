@@ -16,7 +16,8 @@ DIR)] [-S ...] prepare` there, then the probe in the clone. Needs the repository
 Prints the JSON line: the overrides, val accuracy per epoch (the weight average's with mvt.ema_decay), and
 under "final" val accuracy and mean-class accuracy of the last weights with and without flip TTA ("raw",
 "raw+tta") and, with mvt.ema_decay, of the average ("ema", "ema+tta"): the average never feeds back into
-training, so one run gives four rows of a lever table. With --out it also writes the line there
+training, so one run gives four rows of a lever table. With --out it also writes the line there, and beside
+it (same name, .npz) each reading's valid class probabilities with the valid labels and training class counts
 (results/ferplus-cpu/levers/ holds the FERPlus lever rows, results/ferplus-cpu/recipe_probe.json the preset's
 row before the batched augmentation). Time (docs/results.md): the synthetic rows 16-33 s per epoch on the
 2-core machine (about 3-4 minutes for 10 epochs, plus prepare); a FERPlus row of 30 epochs 32-38 minutes
@@ -33,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import typer
 
@@ -62,8 +64,10 @@ def prepare_clone(clone: Path, preset: str | None, root: Path | None, subset_lis
     subprocess.run(run, cwd=clone, env=env, check=True)
 
 
-def probe(set_: list[str], params: str) -> dict:
-    """The probe in the current directory, a workspace whose data/prepared is built."""
+def probe(set_: list[str], params: str, probs_out: Path | None = None) -> dict:
+    """The probe in the current directory, a workspace whose data/prepared is built. With `probs_out`, also
+    an .npz there: each reading's valid class probabilities, the valid labels and the training class counts,
+    for post-hoc analysis (e.g. prior correction) without training again."""
     from ruamel.yaml import YAML
 
     from mvt_fer.data.dataset import ImageDataset
@@ -113,16 +117,20 @@ def probe(set_: list[str], params: str) -> dict:
     weights = {"raw": raw}
     if p.mvt.ema_decay is not None:
         weights["ema"] = {k: v.clone() for k, v in model.state_dict().items()}
-    readings = {}
+    readings, probs = {}, {}
     for name, state in weights.items():
         model.load_state_dict(state)
         for tta in (False, True):
-            pred = predict(model, val[0], p.evaluate.batch_size, dev=dev, tta=tta).argmax(-1)
-            matrix = confusion_matrix(val[1], pred, store.num_classes)
-            readings[name + ("+tta" if tta else "")] = {
+            reading = name + ("+tta" if tta else "")
+            probs[reading] = predict(model, val[0], p.evaluate.batch_size, dev=dev, tta=tta)
+            matrix = confusion_matrix(val[1], probs[reading].argmax(-1), store.num_classes)
+            readings[reading] = {
                 "val_acc": round(float(accuracy(matrix)), 4),
                 "val_mean_class_acc": round(float(mean_class_accuracy(matrix)), 4),
             }
+    if probs_out is not None:
+        counts = np.bincount(rows["label"].to_numpy(), minlength=store.num_classes)
+        np.savez_compressed(probs_out, val_labels=val[1], train_counts=counts, **probs)
     return {
         "overrides": overrides,
         "val_acc": [round(r["val_acc"], 3) for r in history],  # per epoch: the average's, with mvt.ema_decay
@@ -152,10 +160,11 @@ def main(
                 "--preset, --root and --subset-lists are for the temporary clone", param_hint="--workspace"
             )
         os.chdir(workspace)
-        line = json.dumps(probe(set_, params))
-        print(line)
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(probe(set_, params, out.with_suffix(".npz") if out else None))
+        print(line)
+        if out:
             out.write_text(line + "\n")
         return
     if (root or subset_lists) and not preset:
