@@ -171,8 +171,8 @@ MUTATIONS = (
         (
             (
                 "engine/train.py",
-                "trained_on = targets if soft_targets is None else",
-                "trained_on = targets if True else",
+                "if soft_targets is None:",
+                "if True:",
             ),
         ),
         ("tests/engine/test_train.py::test_vote_targets_train_on_the_distribution_and_score_on_the_label",),
@@ -181,6 +181,11 @@ MUTATIONS = (
         "vote targets: single votes are not dropped as outliers",
         (("losses.py", "votes = np.where(votes <= 1, 0, votes)", "votes = np.where(votes < 1, 0, votes)"),),
         ("tests/test_losses.py::test_vote_distribution_drops_single_votes_and_sums_to_one",),
+    ),
+    Mutation(
+        "vote targets: a relabeled row keeps training on its votes",
+        (("relabel.py", "if len(moved):", "if False:"),),
+        ("tests/engine/test_train.py::test_vote_targets_of_relabeled_rows_are_their_new_labels",),
     ),
 )
 

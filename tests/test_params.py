@@ -31,7 +31,6 @@ def test_project_params_validate():
         ({"model": {"stem": "resnet"}}, "model.stem:"),
         ({"model": {"stem": "conv", "pretrained": "timm"}}, "model.stem: conv has no pretrained weights"),
         ({"mvt": {"targets": "soft"}}, "mvt.targets:"),
-        ({"mvt": {"targets": "votes"}, "relabel": {"enabled": True}}, "mvt.targets: votes trains on the annotators"),
     ],
 )
 def test_bad_params_name_the_key(base_params, override, key):

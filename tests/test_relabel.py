@@ -76,6 +76,21 @@ def test_label_store_persists_logs_and_allows_a_second_change():
     assert store.epoch_stats(4) == {"count": 1, "precision": 0.0, "recall": 0.0}
 
 
+def test_vote_targets_follow_relabeling():
+    # mvt.targets: votes with relabeling: a row keeps its vote distribution until Eq. 6 moves its label
+    # away from the one it started with; then it trains on the new label, one-hot, and back on the votes
+    # if a later relabel returns it to where it started.
+    votes = np.array([[0.6, 0.4, 0.0], [0.2, 0.8, 0.0], [0.0, 0.3, 0.7]], np.float32)
+    store = LabelStore(labels=np.array([0, 1, 2]), clean=np.array([0, 1, 2]))
+    assert store.soft_targets(np.array([2, 0]), votes).tolist() == votes[[2, 0]].tolist()
+    store.apply(3, np.array([0]), np.array([1]), np.array([[0.3, 0.7, 0.0]]))
+    targets = store.soft_targets(np.array([2, 0, 1]), votes)
+    assert targets.tolist() == [votes[2].tolist(), [0.0, 1.0, 0.0], votes[1].tolist()]
+    assert votes[0].tolist() == pytest.approx([0.6, 0.4, 0.0])  # the distributions themselves untouched
+    store.apply(4, np.array([0]), np.array([0]), np.array([[0.9, 0.1, 0.0]]))
+    assert store.soft_targets(np.array([0]), votes).tolist() == votes[[0]].tolist()
+
+
 def test_precision_and_recall_arithmetic():
     clean = np.array([0, 1, 2, 3, 4])
     labels = np.array([0, 1, 0, 0, 4])  # samples 2, 3 were noisy (noise flipped them to 0) ...

@@ -217,7 +217,8 @@ class MvtParams(Section):
     targets: Literal["hard", "votes"] = Field(
         "hard",
         description="what the classifier is trained on: hard = the (majority) label; votes = the annotators' "
-        "label distribution, cross-entropy against it (FERPlus only; accuracy is still on the majority label)",
+        "label distribution, cross-entropy against it (FERPlus only; accuracy is still on the majority label; an "
+        "image relabeled by Eq. 6 trains on its new label)",
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="label smoothing of the classifier's cross-entropy (0: none, the paper's)"
@@ -316,11 +317,6 @@ class Params(Section):
         if self.model.stem == "conv" and self.model.pretrained != "none":
             raise ValueError(
                 f"model.stem: conv has no pretrained weights; set model.stem: patch to load {self.model.pretrained}"
-            )
-        if self.mvt.targets == "votes" and self.relabel.enabled:
-            raise ValueError(
-                "mvt.targets: votes trains on the annotators' distribution, and relabeling (Eq. 6) changes hard "
-                "labels; set relabel.enabled: false or mvt.targets: hard"
             )
         if self.model.depth is not None and self.mgn.depth > self.model.depth:
             raise ValueError(

@@ -63,6 +63,7 @@ class LabelStore:
 
     def __post_init__(self):
         self.labels = np.array(self.labels, dtype=np.int64)  # a private copy
+        self.initial = self.labels.copy()  # the labels training started from (a resumed run's too)
         self.clean = np.asarray(self.clean, dtype=np.int64)
         self.noisy = self.labels != self.clean  # fixed at the start: what recall is measured against
         self.log: list[dict] = []
@@ -88,6 +89,19 @@ class LabelStore:
             )
         self.labels[index[changed]] = new[changed]
         return len(changed)
+
+    def soft_targets(self, index: np.ndarray, votes: np.ndarray) -> np.ndarray:
+        """What rows `index` train on with vote targets (`votes` (N, K), mvt.targets: votes): their vote
+        distribution, except a row relabeled (Eq. 6) away from the label it started with, which trains on its
+        new label, one-hot: relabeling judges the annotators' majority wrong, and then their distribution no
+        longer describes the image."""
+        index = np.asarray(index)
+        targets = votes[index]
+        moved = np.flatnonzero(self.labels[index] != self.initial[index])
+        if len(moved):
+            targets = targets.copy()
+            targets[moved] = np.eye(votes.shape[1], dtype=targets.dtype)[self.labels[index[moved]]]
+        return targets
 
     def state_dict(self) -> dict:
         """What a resumed run needs: the current labels and the change log."""

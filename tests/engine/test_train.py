@@ -222,6 +222,41 @@ def test_vote_targets_train_on_the_distribution_and_score_on_the_label(monkeypat
     assert history[0]["train_loss"] == pytest.approx(mean_loss, rel=1e-6)
 
 
+def test_vote_targets_of_relabeled_rows_are_their_new_labels(monkeypatch):
+    # mvt.targets: votes with relabeling (Eq. 6 from epoch 1, no gate, f = 0, delta 0: every row the
+    # untrained model disagrees with moves): epoch 1 trains on the distributions only; in epoch 2 each row
+    # that epoch 1 moved away from its label trains on its new label, one-hot, and only those.
+    import mvt_fer.engine.train as train
+    from mvt_fer.params import RelabelParams
+
+    images, labels = _toy()
+    soft = np.where(np.eye(2, dtype=bool)[labels.numpy()], 0.7, 0.3).astype(np.float32)
+    store = LabelStore(labels.numpy(), labels.numpy())
+    one_hot_rows, step = [], train.classifier_step
+
+    def record(model, optimizer, scheduler, *, images, keep, targets, **kw):
+        one_hot_rows.append(int((targets == 1).any(-1).sum()))
+        return step(model, optimizer, scheduler, images=images, keep=keep, targets=targets, **kw)
+
+    monkeypatch.setattr(train, "classifier_step", record)
+    moved = []
+    seed_everything(0)
+    p = MvtParams(epochs=2, batch_size=16, lr=2e-3, warmup_epochs=0, num_workers=0, augment=AugmentParams(hflip=0.0))
+    fit_classifier(
+        create_classifier(MODEL, 2, 16),
+        ImageDataset(images),
+        store,
+        p=p,
+        seed=0,
+        dev=CPU,
+        relabel=RelabelParams(enabled=True, fn="constant", delta=0.0, start_epoch=1, min_train_acc=None),
+        on_epoch=lambda history: moved.append(int((store.labels != store.initial).sum())),
+        soft_targets=soft,
+    )
+    assert moved[0] > 0 and sum(one_hot_rows[:3]) == 0
+    assert sum(one_hot_rows[3:]) == moved[0]
+
+
 def test_label_smoothing_is_the_smoothed_cross_entropy():
     from mvt_fer.engine.train import classifier_step
 

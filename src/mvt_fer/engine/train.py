@@ -68,7 +68,8 @@ def train_one_epoch(
     after_step: Callable[[], None] | None = None,
 ) -> dict:
     """One pass over `loader`, each batch trained on its labels as the store holds them now, or with
-    `soft_targets` (N, K) on those distributions (cross-entropy against them; mvt.targets: votes); with
+    `soft_targets` (N, K) on those distributions (cross-entropy against them; mvt.targets: votes; a row
+    relabeled since the start on its new label, `LabelStore.soft_targets`); with
     `relabel` (this epoch relabels), each batch's predictions may then change the labels (Eq. 6). Returns
     lr, train_loss and train_acc (on the labels as they stood), summed over processes. `after_step` runs
     after every update (the weight EMA)."""
@@ -80,7 +81,10 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"train_mvt epoch {epoch + 1}", leave=False, disable=None)
     for step, (images, keep, index) in enumerate(bar, 1):
         targets = torch.from_numpy(labels.labels[index.numpy()]).to(dev, non_blocking=True)
-        trained_on = targets if soft_targets is None else torch.from_numpy(soft_targets[index.numpy()]).to(dev)
+        if soft_targets is None:
+            trained_on = targets
+        else:
+            trained_on = torch.from_numpy(labels.soft_targets(index.numpy(), soft_targets)).to(dev)
         loss, logits = classifier_step(
             model, optimizer, scheduler, images=images, keep=keep, targets=trained_on, label_smoothing=label_smoothing
         )
