@@ -18,8 +18,9 @@ under "final" val accuracy and mean-class accuracy of the last weights with and 
 "raw+tta") and, with mvt.ema_decay, of the average ("ema", "ema+tta"): the average never feeds back into
 training, so one run gives four rows of a lever table. With --out it also writes the line there, and beside
 it (same name, .npz) each reading's valid class probabilities with the valid labels and training class counts
-(results/ferplus-cpu/levers/ holds the FERPlus lever rows, results/ferplus-cpu/recipe_probe.json the preset's
-row before the batched augmentation). Time (docs/results.md): the synthetic rows 16-33 s per epoch on the
+for experiments/prior_correction.py (git ignores it under results/: it holds FERPlus's labels).
+results/ferplus-cpu/levers/ holds the FERPlus lever rows, results/ferplus-cpu/recipe_probe.json the preset's
+row before the batched augmentation. Time (docs/results.md): the synthetic rows 16-33 s per epoch on the
 2-core machine (about 3-4 minutes for 10 epochs, plus prepare); a FERPlus row of 30 epochs 32-38 minutes
 (plus 2 minutes of prepare).
 """
