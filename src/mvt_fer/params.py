@@ -58,6 +58,12 @@ class FerplusParams(Section):
     valid_as: Literal["val", "train"] = Field(
         "val", description="FER2013Valid as the validation split (val) or joined to the training split (train)"
     )
+    train_rows: Literal["majority", "votes"] = Field(
+        "majority",
+        description="training rows kept: those with a majority label (majority, as val and test), or also those "
+        "FERPlus's reference code trains on with its vote-distribution targets (votes: the top emotions hold over "
+        "half of the votes), labelled by their most-voted emotion; meant for mvt.targets: votes",
+    )
 
 
 class RafdbParams(Section):

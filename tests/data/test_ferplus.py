@@ -29,6 +29,36 @@ def test_majority_vote_follows_the_reference_rule():
     assert reasons.tolist() == ["no_majority", "", "unknown", "not_a_face", "no_majority", "", "no_majority"]
 
 
+#                neu hap sur sad ang dis fea con unk NF
+SPREAD_VOTES = [
+    [4, 0, 0, 1, 3, 2, 0, 0, 0, 0],  # 4 + 3 of 9 in two entries -> kept, neutral
+    [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],  # a tie, taken together -> kept, the first: happiness
+    [3, 3, 0, 0, 0, 0, 0, 0, 2, 2],  # 6 of 10, then unknown ends the taking -> kept, neutral
+    [3, 0, 0, 0, 0, 0, 0, 0, 3, 2],  # unknown ties the top: 3 of 8 is not over half -> dropped
+    [0, 3, 0, 0, 0, 0, 0, 0, 4, 3],  # unknown comes first -> dropped
+    [3, 2, 2, 2, 0, 0, 0, 0, 0, 0],  # four entries to pass half -> dropped
+    [2, 2, 2, 2, 2, 0, 0, 0, 0, 0],  # five tied entries -> dropped
+    [6, 0, 1, 1, 0, 0, 0, 0, 2, 0],  # a majority row keeps its label
+    [0, 0, 0, 0, 0, 0, 0, 0, 10, 0],  # and an unknown one its reason
+]
+
+
+def test_distribution_vote_keeps_the_rows_the_reference_trains_on():
+    labels, reasons = ferplus.distribution_vote(np.array(SPREAD_VOTES))
+    assert labels.tolist() == [0, 1, 0, -1, -1, -1, -1, 0, -1]
+    assert reasons.tolist() == ["", "", "", *["votes_spread"] * 4, "", "unknown"]
+
+
+def test_train_rows_votes_applies_to_the_training_split_only(tmp_path):
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        _write_folder(tmp_path / folder, SPREAD_VOTES)
+    for valid_as, val_kept in (("val", 1), ("train", 4)):
+        splits, report = decode(ferplus.read_ferplus(tmp_path, 48, valid_as, "votes"), tmp_path / valid_as)
+        assert report["train"]["kept"] == 4 and report["test"]["kept"] == 1 and report["val"]["kept"] == val_kept
+        assert report["train"]["dropped"] == {"votes_spread": 4, "unknown": 1}
+        assert report["test"]["dropped"] == {"no_majority": 7, "unknown": 1}
+
+
 def _write_folder(folder, rows, images=True):
     folder.mkdir(parents=True)
     lines = []
@@ -143,5 +173,8 @@ def test_valid_joins_train_on_request(tmp_path):
 def test_real_ferplus_keeps_the_documented_counts(tmp_path):
     splits, report = decode(ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val"), tmp_path / "store", workers=2)
     assert report["train"]["kept"] == 25045 and report["val"]["kept"] == 3191
+    # The rows FERPlus's reference code trains on with its vote targets (checked against its rule row by row).
+    plan = ferplus.read_ferplus(SHARED_DATA / "ferplus", 48, "val", "votes")
+    assert len(plan.splits["train"][0].labels) == 27947 and len(plan.splits["val"][0].labels) == 3191
     assert splits["test"].images.shape[1:] == (48, 48, 3)
     assert set(np.unique(splits["train"].labels)) == set(range(8))

@@ -54,6 +54,43 @@ def majority_vote(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(reason == "", winner, -1), reason
 
 
+def distribution_vote(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows FERPlus's reference code trains on in its vote-distribution modes ("probability",
+    "crossentropy"), as `majority_vote` returns them: (labels (N,), drop reasons (N,) of str).
+
+    Single votes are outliers, as for the majority. Then the most-voted entries are taken, ties together,
+    until they hold three quarters of the votes or three entries are taken; unknown or not-a-face ends the
+    taking (and drops the row if it comes first). A row is kept if what was taken holds more than half of the
+    votes in at most three entries (a row without a majority that is not: reason "votes_spread"); its label
+    is its most-voted emotion (the first on a tie), which for a row with a majority is the majority label.
+    Barsoum et al. (2016) trained on these rows for their best FERPlus results; val and test keep the
+    majority rows (as evaluation there does).
+    """
+    votes = np.where(votes <= 1, 0, votes)
+    labels, reasons = majority_vote(votes)
+    for n in np.flatnonzero(reasons == "no_majority"):
+        row = votes[n]
+        taken, count, first = 0, 0, None
+        for value in sorted(set(row[row > 0].tolist()), reverse=True):
+            if taken >= 0.75 * row.sum() or count >= 3:
+                break
+            members = np.flatnonzero(row == value)
+            emotions = members[members < len(CLASSES)]
+            first = members[0] if first is None else first
+            taken += value * len(emotions)
+            count += len(emotions)
+            if len(emotions) < len(members):  # unknown or not-a-face ends it
+                break
+        kept = first is not None and first < len(CLASSES) and taken > 0.5 * row.sum() and count <= 3
+        labels[n], reasons[n] = (first, "") if kept else (-1, "votes_spread")
+    return labels, reasons
+
+
+def split_labels(votes: np.ndarray, train_rows: str) -> tuple[np.ndarray, np.ndarray]:
+    """A split's labels and drop reasons by its rule: `majority_vote`, or `distribution_vote` ("votes")."""
+    return distribution_vote(votes) if train_rows == "votes" else majority_vote(votes)
+
+
 def with_votes(item: tuple, decode) -> Decoded | Bad:
     """`decode` of (its item, the row's eight emotion vote counts): the votes ride along as per-row scalars."""
     inner, votes = item
@@ -74,11 +111,11 @@ def read_label_csv(path: Path) -> pd.DataFrame:
     return out
 
 
-def read_split(folder: Path, size: int, name: str = "") -> Rows:
-    """One FERPlus folder, planned: the rows with a majority label, in label.csv order, and the rows the
-    vote drops, by reason."""
+def read_split(folder: Path, size: int, name: str = "", rows: str = "majority") -> Rows:
+    """One FERPlus folder, planned: the rows with a label by `rows` (`split_labels`), in label.csv order, and
+    the rows the vote drops, by reason."""
     table = read_label_csv(folder / "label.csv")
-    labels, reasons = majority_vote(table[list(VOTE_COLUMNS)].to_numpy())
+    labels, reasons = split_labels(table[list(VOTE_COLUMNS)].to_numpy(), rows)
     kept = np.flatnonzero(labels >= 0)
     votes = table[list(CLASSES)].to_numpy()
     items = [
@@ -103,8 +140,9 @@ def decode_pixels(item: tuple[str, str], size: int) -> Decoded | Bad:
     return {"image": np.repeat(gray[..., None], 3, axis=2)}
 
 
-def read_csv_layout(root: Path, size: int) -> dict[str, Rows]:
-    """FER2013's `fer2013.csv` (emotion, pixels, Usage) with FERPlus's `fer2013new.csv` votes, planned."""
+def read_csv_layout(root: Path, size: int, rows: dict[str, str]) -> dict[str, Rows]:
+    """FER2013's `fer2013.csv` (emotion, pixels, Usage) with FERPlus's `fer2013new.csv` votes, planned; `rows`
+    is each split's rule (`split_labels`)."""
     pixels_path, votes_path = root / CSV_FILES[0], root / CSV_FILES[1]
     fer = pd.read_csv(pixels_path, dtype=str, keep_default_na=False)
     new = pd.read_csv(votes_path, dtype=str, keep_default_na=False)
@@ -127,36 +165,38 @@ def read_csv_layout(root: Path, size: int) -> dict[str, Rows]:
             f"{pixels_path} says {fer['Usage'].iloc[mismatch[0]]!r}"
         )
     votes = integer_table(new[list(VOTE_COLUMNS)], votes_path, 2, "vote counts must be non-negative integers")
-    labels, reasons = majority_vote(votes)
     usage = new["Usage"].str.strip().to_numpy()
     decode = functools.partial(with_votes, decode=functools.partial(decode_pixels, size=size))
     emotion_votes = votes[:, : len(CLASSES)]
     parts = {}
     for split, name in USAGE.items():
-        rows = np.flatnonzero(usage == name)
-        kept = rows[labels[rows] >= 0]
+        lines = np.flatnonzero(usage == name)
+        labels, reasons = split_labels(votes[lines], rows[split])
+        kept = lines[labels >= 0]
         parts[split] = Rows(
             split,
             decode,
             [((fer["pixels"].iloc[i], f"{pixels_path}: line {i + 2}"), emotion_votes[i]) for i in kept],
-            labels[kept],
+            labels[labels >= 0],
             [new["Image name"].iloc[i].strip() or f"{CSV_FILES[0]}:{i + 2}" for i in kept],
-            Counter(reasons[i] for i in rows if reasons[i]),
+            Counter(r for r in reasons if r),
             f"{root}: no usable images in split {split!r} (dropped: {{dropped}})",
         )
     return parts
 
 
-def read_ferplus(root: str | Path, size: int, valid_as: str) -> Plan:
+def read_ferplus(root: str | Path, size: int, valid_as: str, train_rows: str = "majority") -> Plan:
     """All three splits from either layout, planned; with `valid_as="train"` the validation images join the
-    training split (and there is no val split)."""
+    training split (and there is no val split). `train_rows` is the rule (`split_labels`) of the images that
+    end up in the training split; val and test keep the majority rows."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"prepare.root: {root} is not a folder (point it at the FERPlus data)")
+    rules = {"train": train_rows, "val": train_rows if valid_as == "train" else "majority", "test": "majority"}
     if (root / FOLDERS["train"]).is_dir() or not all((root / f).is_file() for f in CSV_FILES):
-        parts = {name: read_split(root / folder, size, name) for name, folder in FOLDERS.items()}
+        parts = {name: read_split(root / folder, size, name, rules[name]) for name, folder in FOLDERS.items()}
     else:
-        parts = read_csv_layout(root, size)
+        parts = read_csv_layout(root, size, rules)
     if valid_as == "train":
         return Plan(list(CLASSES), {"train": [parts["train"], parts["val"]], "test": [parts["test"]]})
     return Plan(list(CLASSES), {name: [rows] for name, rows in parts.items()})

@@ -23,7 +23,8 @@ def _synthetic(p: Params) -> Plan:
 
 
 def _ferplus(p: Params) -> Plan:
-    return ferplus.read_ferplus(p.prepare.root, p.prepare.image_size, p.prepare.ferplus.valid_as)
+    f = p.prepare.ferplus
+    return ferplus.read_ferplus(p.prepare.root, p.prepare.image_size, f.valid_as, f.train_rows)
 
 
 def _rafdb(p: Params) -> Plan:
