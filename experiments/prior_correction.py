@@ -8,6 +8,7 @@ class-balanced error. No training: it reads the probabilities the probe saved be
 
 Prints, per reading (last weights, average, each with and without flip TTA) and tau, valid accuracy and
 mean-class accuracy, then one JSON line. A tau is chosen on valid; the test slice is read once, after.
+The rule is evaluate's (`evaluate.prior_tau`, mvt_fer.engine.inference.prior_adjusted).
 """
 
 from __future__ import annotations
@@ -18,17 +19,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from mvt_fer.engine.inference import prior_adjusted
 from mvt_fer.metrics import accuracy, confusion_matrix, mean_class_accuracy
 
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def corrected(probs: np.ndarray, counts: np.ndarray, tau: float) -> np.ndarray:
-    """argmax_y log p(y|x) - tau log pi_y (Menon et al.'s post-hoc logit adjustment); a class never seen in
-    training keeps its plain score (its log prior would be -inf)."""
-    prior = counts / counts.sum()
-    shift = np.where(counts > 0, tau * np.log(np.maximum(prior, 1e-12)), 0.0)
-    return (np.log(np.maximum(probs, 1e-12)) - shift).argmax(-1)
 
 
 def main(npz: Path = typer.Argument(..., help="a probe's .npz (written beside its --out JSON)")) -> None:
@@ -37,7 +31,7 @@ def main(npz: Path = typer.Argument(..., help="a probe's .npz (written beside it
     table = {}
     for reading in (k for k in data.files if k not in ("val_labels", "train_counts")):
         for tau in TAUS:
-            matrix = confusion_matrix(labels, corrected(data[reading], counts, tau), len(counts))
+            matrix = confusion_matrix(labels, prior_adjusted(data[reading], counts, tau).argmax(-1), len(counts))
             acc, mean_class = accuracy(matrix), mean_class_accuracy(matrix)
             table[f"{reading} tau={tau}"] = {"val_acc": round(acc, 4), "val_mean_class_acc": round(mean_class, 4)}
             print(f"{reading:8s} tau={tau:<5} val_acc={acc:.4f} mean_class={mean_class:.4f}")

@@ -18,7 +18,8 @@ under "final" val accuracy and mean-class accuracy of the last weights with and 
 "raw+tta") and, with mvt.ema_decay, of the average ("ema", "ema+tta"): the average never feeds back into
 training, so one run gives four rows of a lever table. With --out it also writes the line there, and beside
 it (same name, .npz) each reading's valid class probabilities with the valid labels and training class counts
-for experiments/prior_correction.py (git ignores it under results/: it holds FERPlus's labels).
+for experiments/prior_correction.py, and (.pt) the params and both weights (git ignores both under results/:
+they come from FERPlus's research-only data).
 results/ferplus-cpu/levers/ holds the FERPlus lever rows, results/ferplus-cpu/recipe_probe.json the preset's
 row before the batched augmentation. Time (docs/results.md): the synthetic rows 16-33 s per epoch on the
 2-core machine (about 3-4 minutes for 10 epochs, plus prepare); a FERPlus row of 30 epochs 32-38 minutes
@@ -132,6 +133,8 @@ def probe(set_: list[str], params: str, probs_out: Path | None = None) -> dict:
     if probs_out is not None:
         counts = np.bincount(rows["label"].to_numpy(), minlength=store.num_classes)
         np.savez_compressed(probs_out, val_labels=val[1], train_counts=counts, **probs)
+        # The weights too (.pt), so that other test-time readings need no second training.
+        torch.save({"params": p.model_dump(), "weights": weights}, probs_out.with_suffix(".pt"))
     return {
         "overrides": overrides,
         "val_acc": [round(r["val_acc"], 3) for r in history],  # per epoch: the average's, with mvt.ema_decay

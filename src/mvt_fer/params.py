@@ -278,6 +278,11 @@ class EvaluateParams(Section):
         description="test-time augmentation: average the class probabilities of each image and its "
         "horizontal mirror (its keep-mask mirrored too); false: the image alone (the paper's)",
     )
+    prior_tau: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0,
+        description="post-hoc prior correction: predict argmax log p(y|x) - tau log pi_y, pi the training "
+        "labels' class frequencies (Menon et al. 2021); trades accuracy for mean-class accuracy; 0: plain argmax",
+    )
     cross_test: str | None = Field(
         None,
         description="another dataset's prepared store (a data/prepared folder) whose test split is also "

@@ -1,4 +1,5 @@
-"""Batched inference over a dataset: probabilities in dataset order, and flip test-time augmentation."""
+"""Batched inference over a dataset: probabilities in dataset order, flip test-time augmentation, and the
+post-hoc prior correction."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.engine.inference import predict
+from mvt_fer.engine.inference import predict, prior_adjusted
 from mvt_fer.models import create_classifier
 from mvt_fer.params import ModelParams
 
@@ -48,3 +49,15 @@ def test_flip_tta_averages_the_image_and_its_mirror_with_the_mask_mirrored():
     assert tta == pytest.approx(((plain + mirrored) / 2).numpy(), abs=1e-5)
     assert not np.allclose(tta, ((plain + unmirrored_mask) / 2).numpy(), atol=1e-4)
     assert np.allclose(tta.sum(1), 1, atol=1e-5)
+
+
+def test_prior_adjustment_moves_decisions_toward_rare_classes():
+    # Menon et al.'s post-hoc logit adjustment: argmax log p - tau log pi. tau 0 is the plain argmax.
+    probs = np.array([[0.7, 0.3, 0.0], [0.95, 0.05, 0.0]], np.float32)
+    counts = np.array([90, 10, 0])
+    assert prior_adjusted(probs, counts, 0.0) is probs
+    assert prior_adjusted(probs, counts, 0.25).argmax(-1).tolist() == [0, 0]
+    # log .7 - log .9 = -0.25 < log .3 - log .1 = 1.10; the confident row stays: log .95 - log .9 > log .05 - log .1
+    assert prior_adjusted(probs, counts, 1.0).argmax(-1).tolist() == [1, 0]
+    scores = prior_adjusted(probs, counts, 1.0)
+    assert np.isfinite(scores).all() and scores[0, 2] == pytest.approx(np.log(1e-12))  # unseen class: plain score

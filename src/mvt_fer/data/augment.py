@@ -41,7 +41,7 @@ def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.
     return (factor * x + (1 - factor) * other).clamp_(0, 1)
 
 
-def _translate(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+def translate(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
     """Each (..., H, W) plane of sample b moved by (dx[b], dy[b]) whole pixels, zeros shifted in."""
     h, w = x.shape[-2:]
     ys = torch.arange(h, device=x.device) - dy[:, None]  # (B, H): source row of each output row
@@ -82,9 +82,9 @@ class BatchAugment:
         if p.shift > 0:
             dx = torch.round(uniform(-p.shift, p.shift) * w).long()
             dy = torch.round(uniform(-p.shift, p.shift) * h).long()
-            x = _translate(x, dx, dy)
+            x = translate(x, dx, dy)
             if keep is not None:
-                keep = _translate(up(keep, self.patch_size) if keep.shape[-2:] != (h, w) else keep, dx, dy)
+                keep = translate(up(keep, self.patch_size) if keep.shape[-2:] != (h, w) else keep, dx, dy)
         if p.color_jitter > 0 and p.color_jitter_p > 0:
             j, on = p.color_jitter, chosen(p.color_jitter_p)[:, None, None, None]
 

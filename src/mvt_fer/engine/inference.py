@@ -44,6 +44,18 @@ def predict(
     return torch.cat(out).numpy()
 
 
+def prior_adjusted(probs: np.ndarray, train_counts: np.ndarray, tau: float) -> np.ndarray:
+    """Scores whose argmax is the decision: log p(y|x) - tau log pi_y, pi the training class frequencies
+    (Menon et al., 2021, "Long-tail learning via logit adjustment", post-hoc form). tau 1 divides the training
+    prior out (the Bayes rule for the class-balanced error); tau 0 returns `probs` untouched. A class never
+    seen in training keeps its plain score (its log prior would be -inf)."""
+    if tau == 0:
+        return probs
+    prior = train_counts / train_counts.sum()
+    shift = np.where(train_counts > 0, tau * np.log(np.maximum(prior, 1e-12)), 0.0)
+    return np.log(np.maximum(probs, 1e-12)) - shift
+
+
 @torch.inference_mode()
 def generate_masks(
     G: MaskGenerator, dataset: ImageDataset, batch_size: int, *, dev: torch.device, desc: str | None = None

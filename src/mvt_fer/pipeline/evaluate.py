@@ -12,7 +12,7 @@ from ..data.dataset import ImageDataset
 from ..data.store import SUBSETS, PreparedStore
 from ..engine import runtime
 from ..engine.checkpoint import load_classifier, load_generator
-from ..engine.inference import generate_masks, predict
+from ..engine.inference import generate_masks, predict, prior_adjusted
 from ..errors import UserError
 from ..io import write_csv, write_json
 from ..params import Params
@@ -32,12 +32,15 @@ def evaluate(p: Params) -> None:
     rows = store.rows("test")
     test_set = ImageDataset(store.images("test"), classifier_keep(p, store, "test"))
     probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev=dev, desc="evaluate", tta=p.evaluate.tta)
-    y_true, y_pred = rows["label"].to_numpy(), probs.argmax(-1)
+    counts = np.bincount(store.rows("train")["label"], minlength=len(store.classes))
+    y_true, y_pred = rows["label"].to_numpy(), prior_adjusted(probs, counts, p.evaluate.prior_tau).argmax(-1)
     result = M.summarize(
         y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
     )
     if p.evaluate.cross_test is not None:
-        result["cross"] = cross_evaluate(p, model, meta["classes"], image_size=store.image_size, dev=dev)
+        result["cross"] = cross_evaluate(
+            p, model, meta["classes"], train_counts=counts, image_size=store.image_size, dev=dev
+        )
     write_json(METRICS / "eval.json", result)
     classes = np.array(store.classes)
     write_csv(PLOTS / "eval" / "confusion.csv", pd.DataFrame({"actual": classes[y_true], "predicted": classes[y_pred]}))
@@ -64,10 +67,11 @@ def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int
     return {j: model_index[canonical(c) or c] for j, c in enumerate(test_classes) if (canonical(c) or c) in model_index}
 
 
-def cross_evaluate(p: Params, model, classes: list[str], *, image_size: int, dev) -> dict:
+def cross_evaluate(p: Params, model, classes: list[str], *, train_counts: np.ndarray, image_size: int, dev) -> dict:
     """The classifier on another dataset's prepared test split (`evaluate.cross_test`): classes matched by
     canonical name, images of unmatched classes left out (and counted), predictions restricted to the
-    model classes the test set has. With masks on, G masks the foreign images as it did ours."""
+    model classes the test set has (after the prior correction, with the model's own training counts). With
+    masks on, G masks the foreign images as it did ours."""
     other = PreparedStore(p.evaluate.cross_test)
     if other.image_size != image_size:
         raise UserError(
@@ -89,7 +93,7 @@ def cross_evaluate(p: Params, model, classes: list[str], *, image_size: int, dev
     dataset = ImageDataset(images, patch_masks=keep)
     probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev=dev, desc="cross evaluate", tta=p.evaluate.tta)
     columns = np.array(sorted(set(mapping.values())))
-    y_pred = columns[probs[:, columns].argmax(-1)]
+    y_pred = columns[prior_adjusted(probs, train_counts, p.evaluate.prior_tau)[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)
     result = M.summarize(
         y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS}, p.evaluate.bootstrap, p.seed
