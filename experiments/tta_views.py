@@ -2,10 +2,12 @@
 accuracy of the image alone, of flip TTA (`evaluate.tta`: the image and its mirror), and of flip x shifts
 (both, each also moved by +-s whole pixels left, right, up and down, black border in, as the training
 augmentation's shifts), for the last weights and their average. The mean of the views' probabilities is
-the prediction. No training; the baseline classifier (no masks), as the probe trains it.
+the prediction, read with `evaluate.prior_tau`'s correction at each --prior-tau. No training; the baseline
+classifier (no masks), as the probe trains it.
 
     python experiments/recipe_probe.py ... --out results/ferplus-cpu/levers/NAME.json   # writes NAME.pt too
-    python experiments/tta_views.py results/ferplus-cpu/levers/NAME.pt --workspace DIR [--shift 1 --shift 2]
+    python experiments/tta_views.py results/ferplus-cpu/levers/NAME.pt --workspace DIR [--shift 1 --shift 2] \
+        [--prior-tau 0 --prior-tau 0.25]
 
 DIR is a workspace whose data/prepared holds the dataset the run trained on (e.g. a clone where
 `dvc exp run $(mvt-fer preset ferplus-cpu --root ...) [-S as the run] prepare` ran). Prints one line per
@@ -14,6 +16,7 @@ reading and view set, then one JSON line. Choices made on valid; the test slice 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import typer
 from mvt_fer.data.augment import translate
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.store import PreparedStore
-from mvt_fer.engine.inference import inference_batches
+from mvt_fer.engine.inference import inference_batches, prior_adjusted
 from mvt_fer.metrics import accuracy, confusion_matrix, mean_class_accuracy
 from mvt_fer.models import create_classifier
 from mvt_fer.params import parse_params
@@ -55,22 +58,26 @@ def main(
     weights: Path = typer.Argument(..., help="a probe's .pt (written beside its --out JSON)"),
     workspace: Path = typer.Option(..., help="a workspace whose data/prepared holds the run's dataset"),
     shift: list[int] = typer.Option([1, 2], help="shift sizes in pixels, each a set of views"),
+    prior_tau: list[float] = typer.Option([0.0], help="evaluate.prior_tau values to read each view set with"),
 ) -> None:
     saved = torch.load(weights, weights_only=False)
     p = parse_params(saved["params"], source=str(weights))
     store = PreparedStore(workspace / "data" / "prepared")
     labels = store.rows("val")["label"].to_numpy()
+    counts = np.bincount(store.rows("train")["label"], minlength=store.num_classes)
     model = create_classifier(p.model, store.num_classes, store.image_size)
     table = {}
     for reading, state in saved["weights"].items():
         model.load_state_dict(state)
         probs = view_probs(model, ImageDataset(store.images("val")), shift, p.evaluate.batch_size)
         sets = {"alone": 1, "flip": 2} | {f"flip x shifts {shift[: i + 1]}": 2 + 8 * (i + 1) for i in range(len(shift))}
-        for name, n in sets.items():
-            matrix = confusion_matrix(labels, probs[:n].mean(0).argmax(-1), store.num_classes)
+        for (name, n), tau in itertools.product(sets.items(), prior_tau):
+            decided = prior_adjusted(probs[:n].mean(0), counts, tau).argmax(-1)
+            matrix = confusion_matrix(labels, decided, store.num_classes)
             acc, mean_class = accuracy(matrix), mean_class_accuracy(matrix)
-            table[f"{reading} {name}"] = {"val_acc": round(acc, 4), "val_mean_class_acc": round(mean_class, 4)}
-            print(f"{reading:4s} {name:24s} ({n:2d} views) val_acc={acc:.4f} mean_class={mean_class:.4f}", flush=True)
+            key = f"{reading} {name}" + (f" tau={tau}" if tau else "")
+            table[key] = {"val_acc": round(acc, 4), "val_mean_class_acc": round(mean_class, 4)}
+            print(f"{key:36s} ({n:2d} views) val_acc={acc:.4f} mean_class={mean_class:.4f}", flush=True)
     print(json.dumps(table))
 
 
