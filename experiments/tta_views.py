@@ -9,8 +9,9 @@ classifier (no masks), as the probe trains it.
     python experiments/tta_views.py results/ferplus-cpu/levers/NAME.pt --workspace DIR [--shift 1 --shift 2] \
         [--prior-tau 0 --prior-tau 0.25]
 
-DIR is a workspace whose data/prepared holds the dataset the run trained on (e.g. a clone where
-`dvc exp run $(mvt-fer preset ferplus-cpu --root ...) [-S as the run] prepare` ran). Prints one line per
+DIR is a workspace whose data/prepared holds the run's valid split (e.g. a clone where
+`dvc exp run $(mvt-fer preset ferplus-cpu --root ...) prepare` ran); the valid labels and the training class
+counts come from the run's .npz beside NAME.pt. Prints one line per
 reading and view set, then one JSON line. Choices made on valid; the test slice is read once, after.
 """
 
@@ -35,13 +36,11 @@ from mvt_fer.params import parse_params
 
 def views(images: torch.Tensor, shifts: list[int]) -> list[torch.Tensor]:
     """The image, its mirror, and each of them moved by +-s pixels along each axis for every s in `shifts`."""
-    out = [images, images.flip(-1)]
-    for s in shifts:
-        for base in (images, images.flip(-1)):
-            for dx, dy in ((s, 0), (-s, 0), (0, s), (0, -s)):
-                n = len(base)
-                out.append(translate(base, torch.full((n,), dx), torch.full((n,), dy)))
-    return out
+    bases, n = (images, images.flip(-1)), len(images)
+    moves = [(dx, dy) for s in shifts for dx, dy in ((s, 0), (-s, 0), (0, s), (0, -s))]
+    return [*bases] + [
+        translate(base, torch.full((n,), dx), torch.full((n,), dy)) for dx, dy in moves for base in bases
+    ]
 
 
 @torch.inference_mode()
@@ -62,15 +61,21 @@ def main(
 ) -> None:
     saved = torch.load(weights, weights_only=False)
     p = parse_params(saved["params"], source=str(weights))
+    # The run's own valid labels and training class counts, from the .npz the probe wrote beside the weights:
+    # the prior is the run's even where the workspace was prepared with other training rows.
+    run = np.load(weights.with_suffix(".npz"))
+    labels, counts = run["val_labels"], run["train_counts"]
     store = PreparedStore(workspace / "data" / "prepared")
-    labels = store.rows("val")["label"].to_numpy()
-    counts = np.bincount(store.rows("train")["label"], minlength=store.num_classes)
+    if not np.array_equal(store.rows("val")["label"].to_numpy(), labels):
+        raise typer.BadParameter(f"{workspace}: its valid split is not the run's", param_hint="--workspace")
+    val = ImageDataset(store.images("val"))
     model = create_classifier(p.model, store.num_classes, store.image_size)
     table = {}
     for reading, state in saved["weights"].items():
         model.load_state_dict(state)
-        probs = view_probs(model, ImageDataset(store.images("val")), shift, p.evaluate.batch_size)
-        sets = {"alone": 1, "flip": 2} | {f"flip x shifts {shift[: i + 1]}": 2 + 8 * (i + 1) for i in range(len(shift))}
+        probs = view_probs(model, val, shift, p.evaluate.batch_size)
+        # Cumulative view sets over the order `views` makes them: each shift size adds 8 views.
+        sets = {"alone": 1, "flip": 2} | {f"flip x shifts {shift[:i]}": 2 + 8 * i for i in range(1, len(shift) + 1)}
         for (name, n), tau in itertools.product(sets.items(), prior_tau):
             decided = prior_adjusted(probs[:n].mean(0), counts, tau).argmax(-1)
             matrix = confusion_matrix(labels, decided, store.num_classes)
