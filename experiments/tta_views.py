@@ -25,22 +25,12 @@ import numpy as np
 import torch
 import typer
 
-from mvt_fer.data.augment import translate
 from mvt_fer.data.dataset import ImageDataset
 from mvt_fer.data.store import PreparedStore
-from mvt_fer.engine.inference import inference_batches, prior_adjusted
+from mvt_fer.engine.inference import inference_batches, prior_adjusted, tta_views
 from mvt_fer.metrics import accuracy, confusion_matrix, mean_class_accuracy
 from mvt_fer.models import create_classifier
 from mvt_fer.params import parse_params
-
-
-def views(images: torch.Tensor, shifts: list[int]) -> list[torch.Tensor]:
-    """The image, its mirror, and each of them moved by +-s pixels along each axis for every s in `shifts`."""
-    bases, n = (images, images.flip(-1)), len(images)
-    moves = [(dx, dy) for s in shifts for dx, dy in ((s, 0), (-s, 0), (0, s), (0, -s))]
-    return [*bases] + [
-        translate(base, torch.full((n,), dx), torch.full((n,), dy)) for dx, dy in moves for base in bases
-    ]
 
 
 @torch.inference_mode()
@@ -49,7 +39,8 @@ def view_probs(model: torch.nn.Module, dataset: ImageDataset, shifts: list[int],
     model.eval()
     out = []
     for images, _, _ in inference_batches(dataset, batch_size, torch.device("cpu")):
-        out.append(torch.stack([model(v, None).softmax(-1) for v in views(images, shifts)]))
+        views = tta_views(images, None, flip=True, shifts=shifts, patch_size=model.patch_size)
+        out.append(torch.stack([model(x, None).softmax(-1) for x, _ in views]))
     return torch.cat(out, 1).numpy()
 
 
@@ -74,7 +65,7 @@ def main(
     for reading, state in saved["weights"].items():
         model.load_state_dict(state)
         probs = view_probs(model, val, shift, p.evaluate.batch_size)
-        # Cumulative view sets over the order `views` makes them: each shift size adds 8 views.
+        # Cumulative view sets over the order `tta_views` makes them: each shift size adds 8 views.
         sets = {"alone": 1, "flip": 2} | {f"flip x shifts {shift[:i]}": 2 + 8 * i for i in range(1, len(shift) + 1)}
         for (name, n), tau in itertools.product(sets.items(), prior_tau):
             decided = prior_adjusted(probs[:n].mean(0), counts, tau).argmax(-1)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import merge
 from mvt_fer.cli import app
+from mvt_fer.data.store import SplitData, write_store
 
 pytestmark = pytest.mark.reliability
 
@@ -178,6 +179,21 @@ def test_stale_masks_and_foreign_checkpoints(tmp_path, tiny_params, monkeypatch)
         _stage(tmp_path, monkeypatch, "evaluate", params),
         "checkpoint of another kind",
         "models/mvt.pt: not a classifier checkpoint written by train_mvt",
+    )
+    # A validation readout asked of a store that has no val split (RAF-DB's has train and test only).
+    rng = np.random.default_rng(0)
+    split = SplitData(
+        images=rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8),
+        labels=np.array([0, 1]),
+        clean_labels=np.array([0, 1]),
+        sources=["a.png", "b.png"],
+    )
+    no_val = tmp_path / "no_val"
+    write_store(no_val / "data" / "prepared", "folder", ["happy", "sad"], {"train": split, "test": split})
+    _one_line_error(
+        _stage(no_val, monkeypatch, "evaluate", merge(params, {"evaluate": {"val": True}})),
+        "validation readout without a val split",
+        "evaluate.val: true, but data/prepared has no val split (it has train, test)",
     )
     (tmp_path / "models" / "mgn.pt").write_bytes(b"truncated")
     _one_line_error(

@@ -278,6 +278,17 @@ class EvaluateParams(Section):
         description="test-time augmentation: average the class probabilities of each image and its "
         "horizontal mirror (its keep-mask mirrored too); false: the image alone (the paper's)",
     )
+    tta_shifts: list[PositiveInt] = Field(
+        [],
+        description="more test-time views: each view (the image, and its mirror with tta) also moved by +-s "
+        "whole pixels left, right, up and down for every s listed, its keep-mask moved with it; [1, 2] with tta "
+        "averages 18 views. []: none",
+    )
+    val: bool = Field(
+        False,
+        description="also score the validation split, with the same views and prior correction, into "
+        "eval.json's `val` (where choices are made: never on test)",
+    )
     prior_tau: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.0,
         description="post-hoc prior correction: predict argmax log p(y|x) - tau log pi_y, pi the training "

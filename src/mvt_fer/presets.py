@@ -96,7 +96,7 @@ def preset(name: str, raw: dict, smoke: bool = False, **extra) -> tuple[dict, Pa
 def yaml_value(value) -> str:
     """A value as YAML text that YAML 1.1 and 1.2 readers both read back unchanged (JSON, with a '.' in
     every float's mantissa: PyYAML reads 9e-05 as a string, 9.0e-05 as a float)."""
-    text = json.dumps(value)
+    text = json.dumps(value, separators=(",", ":"))  # no spaces: a flag is one shell word, [1,2] not [1, 2]
     if isinstance(value, float) and "e" in text and "." not in text:
         text = text.replace("e", ".0e", 1)
     return text

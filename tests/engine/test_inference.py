@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mvt_fer.data.dataset import ImageDataset
-from mvt_fer.engine.inference import predict, prior_adjusted
+from mvt_fer.engine.inference import predict, prior_adjusted, tta_views
+from mvt_fer.masking import up
 from mvt_fer.models import create_classifier
 from mvt_fer.params import ModelParams
 
@@ -49,6 +50,36 @@ def test_flip_tta_averages_the_image_and_its_mirror_with_the_mask_mirrored():
     assert tta == pytest.approx(((plain + mirrored) / 2).numpy(), abs=1e-5)
     assert not np.allclose(tta, ((plain + unmirrored_mask) / 2).numpy(), atol=1e-4)
     assert np.allclose(tta.sum(1), 1, atol=1e-5)
+
+
+def test_shifted_views_move_the_image_and_its_mask_together():
+    torch.manual_seed(0)
+    model = create_classifier(MODEL, 3, 16).eval()
+    images, keep = _data()
+    x, k = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, torch.from_numpy(keep)
+    views = list(tta_views(x, k, flip=True, shifts=[1, 3], patch_size=8))
+    assert len(views) == 2 + 8 * 2  # the image and its mirror, each moved 4 ways per shift
+    # The third view is the image moved 1 px right: column 0 black, the rest the image's columns 0..14;
+    # its mask per pixel, moved the same way (the erased left patch column now covers pixels 1..8).
+    moved, moved_keep = views[2]
+    assert (moved[..., 0] == 0).all() and torch.equal(moved[..., 1:], x[..., :-1])
+    assert torch.equal(moved_keep[..., 1:], up(k, 8)[..., :-1]) and (moved_keep[..., :9] == 0).all()
+    assert torch.equal(views[3][0][..., 1:], x.flip(-1)[..., :-1])  # then the mirror, moved the same way
+    assert (views[-1][0][..., -3:, :] == 0).all()  # the last: the mirror moved 3 px up
+    probs = predict(model, ImageDataset(images, keep), 4, dev=CPU, tta=True, shifts=[1, 3])
+    with torch.no_grad():
+        expected = torch.stack([model(v, m).softmax(-1) for v, m in views]).mean(0)
+        unmoved_masks = torch.stack(
+            [model(v, k if i % 2 == 0 else k.flip(-1)).softmax(-1) for i, (v, _) in enumerate(views)]
+        )
+    assert probs == pytest.approx(expected.numpy(), abs=1e-5)
+    assert not np.allclose(probs, unmoved_masks.mean(0).numpy(), atol=1e-4)  # the masks must move with the image
+    alone = predict(model, ImageDataset(images, keep), 4, dev=CPU, shifts=[1])  # shifts without the mirror
+    with torch.no_grad():
+        expected = torch.stack(
+            [model(v, m).softmax(-1) for v, m in tta_views(x, k, flip=False, shifts=[1], patch_size=8)]
+        )
+    assert alone == pytest.approx(expected.mean(0).numpy(), abs=1e-5)
 
 
 def test_prior_adjustment_moves_decisions_toward_rare_classes():

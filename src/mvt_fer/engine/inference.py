@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data.augment import translate
 from ..data.dataset import ImageDataset
-from ..masking import as_grid
+from ..masking import as_grid, up
 from ..models import MaskGenerator
 from .runtime import autocast, to_device
 
@@ -19,6 +22,22 @@ def inference_batches(dataset: ImageDataset, batch_size: int, dev: torch.device,
         yield to_device(batch, dev)
 
 
+def tta_views(images: torch.Tensor, keep: torch.Tensor | None, *, flip: bool, shifts: Sequence[int], patch_size: int):
+    """The (images, keep) views test-time augmentation averages over: the batch, its mirror with `flip`, and
+    each of those moved by +-s whole pixels left, right, up and down for every s in `shifts` (black border in,
+    as the training augmentation's shifts). A keep-mask is mirrored and moved with its image (per pixel once
+    moved), so a masked patch stays on the face region it was computed for."""
+    bases = [(images, keep)]
+    if flip:
+        bases.append((images.flip(-1), None if keep is None else keep.flip(-1)))
+    yield from bases
+    n, dev = len(images), images.device
+    for dx, dy in [move for s in shifts for move in ((s, 0), (-s, 0), (0, s), (0, -s))]:
+        moved = torch.full((n,), dx, device=dev), torch.full((n,), dy, device=dev)
+        for x, k in bases:
+            yield translate(x, *moved), None if k is None else translate(up(k, patch_size), *moved)
+
+
 @torch.inference_mode()
 def predict(
     model: torch.nn.Module,
@@ -28,19 +47,21 @@ def predict(
     dev: torch.device,
     desc: str | None = None,
     tta: bool = False,
+    shifts: Sequence[int] = (),
 ) -> np.ndarray:
-    """Class probabilities (N, K), float32, in dataset order; with `tta` the mean of each image's and its
-    horizontal mirror's (the keep-mask mirrored with it)."""
+    """Class probabilities (N, K), float32, in dataset order; with `tta` and/or `shifts` the mean over each
+    image's `tta_views` (`evaluate.tta`, `evaluate.tta_shifts`)."""
     model.eval()
     out = []
     for images, keep, _ in inference_batches(dataset, batch_size, dev, desc=desc):
+        if not tta and not shifts:
+            with autocast(dev):
+                out.append(model(images, keep).float().softmax(-1).cpu())
+            continue
+        views = tta_views(images, keep, flip=tta, shifts=shifts, patch_size=model.patch_size)
         with autocast(dev):
-            logits = model(images, keep)
-            mirrored = model(images.flip(-1), None if keep is None else keep.flip(-1)) if tta else None
-        probs = logits.float().softmax(-1)
-        if mirrored is not None:
-            probs = (probs + mirrored.float().softmax(-1)) / 2
-        out.append(probs.cpu())
+            probs = [model(x, k).float().softmax(-1) for x, k in views]
+        out.append((sum(probs) / len(probs)).cpu())
     return torch.cat(out).numpy()
 
 

@@ -20,23 +20,27 @@ from .paths import METRICS, MGN_MODEL, MVT_MODEL, PLOTS, classifier_keep, open_s
 
 
 def evaluate(p: Params) -> None:
-    """Score the trained classifier on the test split: metrics/eval.json and the confusion matrix."""
+    """Score the trained classifier on the test split (and with `evaluate.val` the val split): metrics/eval.json
+    and the confusion matrix."""
     runtime.seed_everything(p.seed)
     dev = runtime.device()
     store = open_store(p)
+    if p.evaluate.val and "val" not in store.splits:
+        raise UserError(f"evaluate.val: true, but {store.root} has no val split (it has {', '.join(store.splits)})")
     model, meta = load_classifier(MVT_MODEL)
     if meta["classes"] != store.classes:
         raise UserError(
             f"{MVT_MODEL}: trained on classes {meta['classes']}, the test set has {store.classes}; rerun train_mvt"
         )
-    rows = store.rows("test")
-    test_set = ImageDataset(store.images("test"), classifier_keep(p, store, "test"))
-    probs = predict(model.to(dev), test_set, p.evaluate.batch_size, dev=dev, desc="evaluate", tta=p.evaluate.tta)
+    model = model.to(dev)
     counts = np.bincount(store.rows("train")["label"], minlength=len(store.classes))
-    y_true, y_pred = rows["label"].to_numpy(), prior_adjusted(probs, counts, p.evaluate.prior_tau).argmax(-1)
+    y_true, y_pred = decide(p, model, store, "test", train_counts=counts, dev=dev)
+    rows = store.rows("test")
     result = M.summarize(
         y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
     )
+    if p.evaluate.val:
+        result["val"] = M.summarize(*decide(p, model, store, "val", train_counts=counts, dev=dev), store.classes, {})
     if p.evaluate.cross_test is not None:
         result["cross"] = cross_evaluate(
             p, model, meta["classes"], train_counts=counts, image_size=store.image_size, dev=dev
@@ -59,6 +63,22 @@ def evaluate(p: Params) -> None:
         + f", mean class accuracy {result['mean_class_accuracy']:.4f} on {result['n']} test images",
         flush=True,
     )
+    if "val" in result:
+        val = result["val"]
+        print(
+            f"evaluate: val accuracy {val['accuracy']:.4f}, mean class accuracy {val['mean_class_accuracy']:.4f} "
+            f"on {val['n']} images",
+            flush=True,
+        )
+
+
+def decide(p: Params, model, store: PreparedStore, split: str, *, train_counts: np.ndarray, dev) -> tuple:
+    """(labels, decisions) of one split: the mean over the test-time views (`evaluate.tta`, `tta_shifts`) of
+    the classifier's probabilities, read with the prior correction (`evaluate.prior_tau`)."""
+    dataset = ImageDataset(store.images(split), classifier_keep(p, store, split))
+    e = p.evaluate
+    probs = predict(model, dataset, e.batch_size, dev=dev, desc=f"evaluate {split}", tta=e.tta, shifts=e.tta_shifts)
+    return store.rows(split)["label"].to_numpy(), prior_adjusted(probs, train_counts, e.prior_tau).argmax(-1)
 
 
 def class_mapping(model_classes: list[str], test_classes: list[str]) -> dict[int, int]:
@@ -91,9 +111,10 @@ def cross_evaluate(p: Params, model, classes: list[str], *, train_counts: np.nda
         mp = generate_masks(G.to(dev), ImageDataset(images), p.evaluate.batch_size, dev=dev, desc="cross masks")
         keep = reading.keep_grid(mp)
     dataset = ImageDataset(images, patch_masks=keep)
-    probs = predict(model.to(dev), dataset, p.evaluate.batch_size, dev=dev, desc="cross evaluate", tta=p.evaluate.tta)
+    e = p.evaluate
+    probs = predict(model, dataset, e.batch_size, dev=dev, desc="cross evaluate", tta=e.tta, shifts=e.tta_shifts)
     columns = np.array(sorted(set(mapping.values())))
-    y_pred = columns[prior_adjusted(probs, train_counts, p.evaluate.prior_tau)[:, columns].argmax(-1)]
+    y_pred = columns[prior_adjusted(probs, train_counts, e.prior_tau)[:, columns].argmax(-1)]
     y_true = np.array([mapping[label] for label in labels[scored]], dtype=np.int64)
     result = M.summarize(
         y_true, y_pred, classes, {k: rows[k].to_numpy()[scored] for k in SUBSETS}, p.evaluate.bootstrap, p.seed
