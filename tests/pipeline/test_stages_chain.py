@@ -177,6 +177,19 @@ def test_mgn_stages_feed_the_classifier(tmp_path, tiny_params):
     assert cross["unmatched_model_classes"] == ["neutral", "sadness", "surprise", "fear", "disgust"]
     assert set(cross["per_class"]) <= {"happiness", "anger"}
 
+    # The valid readout with 18 test-time views (masks moved with the images) and the prior correction: the
+    # val split scored as the test split is, into eval.json's `val`.
+    views = {"evaluate": {"tta": True, "tta_shifts": [1, 2], "prior_tau": 0.2, "val": True}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(params, views)))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "evaluate.py")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "metrics" / "eval.json").read_text())
+    assert (
+        result["n"] == 42 and result["val"]["n"] == len(store.rows("val")) and "evaluate: val accuracy" in proc.stdout
+    )
+
 
 def test_stale_masks_are_refused(tmp_path, tiny_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(merge(tiny_params, {"mvt": {"use_masks": True}})))
