@@ -34,13 +34,14 @@ def evaluate(p: Params) -> None:
         )
     model = model.to(dev)
     counts = np.bincount(store.rows("train")["label"], minlength=len(store.classes))
-    y_true, y_pred = decide(p, model, store, "test", train_counts=counts, dev=dev)
+    y_true, y_pred = decide(p, model, store, split="test", train_counts=counts, dev=dev)
     rows = store.rows("test")
     result = M.summarize(
         y_true, y_pred, store.classes, {k: rows[k].to_numpy() for k in SUBSETS}, p.evaluate.bootstrap, p.seed
     )
     if p.evaluate.val:
-        result["val"] = M.summarize(*decide(p, model, store, "val", train_counts=counts, dev=dev), store.classes, {})
+        val_true, val_pred = decide(p, model, store, split="val", train_counts=counts, dev=dev)
+        result["val"] = M.summarize(val_true, val_pred, store.classes, {})
     if p.evaluate.cross_test is not None:
         result["cross"] = cross_evaluate(
             p, model, meta["classes"], train_counts=counts, image_size=store.image_size, dev=dev
@@ -72,7 +73,7 @@ def evaluate(p: Params) -> None:
         )
 
 
-def decide(p: Params, model, store: PreparedStore, split: str, *, train_counts: np.ndarray, dev) -> tuple:
+def decide(p: Params, model, store: PreparedStore, *, split: str, train_counts: np.ndarray, dev) -> tuple:
     """(labels, decisions) of one split: the mean over the test-time views (`evaluate.tta`, `tta_shifts`) of
     the classifier's probabilities, read with the prior correction (`evaluate.prior_tau`)."""
     dataset = ImageDataset(store.images(split), classifier_keep(p, store, split))
