@@ -54,10 +54,7 @@ def predict(
     model.eval()
     out = []
     for images, keep, _ in inference_batches(dataset, batch_size, dev, desc=desc):
-        if not tta and not shifts:
-            with autocast(dev):
-                out.append(model(images, keep).float().softmax(-1).cpu())
-            continue
+        # One view (no tta, no shifts) is the plain forward pass: sum([p]) / 1 is p, bit for bit.
         views = tta_views(images, keep, flip=tta, shifts=shifts, patch_size=model.patch_size)
         with autocast(dev):
             probs = [model(x, k).float().softmax(-1) for x, k in views]
